@@ -1,0 +1,152 @@
+"""``torchgan-run``: train a GAN from one YAML file.
+
+Exit codes: 0 success; 2 configuration or usage error (one line, no traceback unless
+``--traceback``); 1 failure during the run; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ._plugins import load_plugins
+from ._registry import REGISTRIES
+from .config import dump_config, load_config, read_yaml, validate_components
+from .errors import ConfigError, TorchganExtError
+
+__all__ = ["main", "build_parser", "embedded_quickstart"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def embedded_quickstart() -> dict[str, Any]:
+    """The embedded default config (same content as ``configs/quickstart.yaml``)."""
+    text = resources.files("torchgan_ext").joinpath("quickstart.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it one line
+        raise ConfigError(f"{message} (see torchgan-run --help)", file="command line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="torchgan-run",
+        description="Train a torchgan GAN from a YAML config. Without CONFIG, runs the "
+        "embedded quickstart (a small DCGAN on bundled digit images, CPU-fast).",
+    )
+    p.add_argument("config", nargs="?", help="YAML config file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dotted config key with a YAML value (repeatable)",
+    )
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (overrides the config)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in out_dir"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an out_dir that already holds one",
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--list",
+        choices=sorted(REGISTRIES),
+        metavar="KIND",
+        help=f"print registered names of KIND ({', '.join(sorted(REGISTRIES))})",
+    )
+    p.add_argument(
+        "-p",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="PLUGIN",
+        help="load a plugin module, or block one with no:NAME (repeatable)",
+    )
+    p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    return p
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.list:
+        load_plugins(args.plugins)
+        for name in REGISTRIES[args.list].list():
+            print(name)
+        return EXIT_OK
+
+    if args.config is not None:
+        raw_plugins = read_yaml(args.config).get("plugins") or []
+    else:
+        raw_plugins = embedded_quickstart().get("plugins") or []
+    if not isinstance(raw_plugins, list):
+        raise ConfigError("expected a list of plugin module names", key="plugins", file=args.config)
+    load_plugins([*args.plugins, *map(str, raw_plugins)])
+    if args.config is not None:
+        config = load_config(args.config, args.overrides)
+    else:
+        config = load_config(None, args.overrides, data=embedded_quickstart())
+    if args.device:
+        from dataclasses import replace
+
+        from .config import _check_device
+
+        _check_device(args.device, "--device")
+        config = replace(config, device=args.device)
+    validate_components(config)
+    if args.print_config:
+        sys.stdout.write(dump_config(config))
+        return EXIT_OK
+
+    from .launch import run
+
+    result = run(config, resume=args.resume, overwrite=args.overwrite)
+    print(f"done: step {result.step}, epoch {result.epoch}; checkpoint {result.checkpoint}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``torchgan-run``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return _main(args)
+    except ConfigError as e:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"torchgan-run: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("torchgan-run: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TorchganExtError as e:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"torchgan-run: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as e:  # noqa: BLE001 - top level: any failure -> one line, exit 1
+        if show_traceback:
+            traceback.print_exc()
+        else:
+            print(
+                f"torchgan-run: error: {type(e).__name__}: {e} (run again with --traceback "
+                "for the full traceback)",
+                file=sys.stderr,
+            )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""layers of torchgan-ext."""
+
+__all__: list[str] = []

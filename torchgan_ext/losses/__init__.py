@@ -1,0 +1,3 @@
+"""losses of torchgan-ext."""
+
+__all__: list[str] = []

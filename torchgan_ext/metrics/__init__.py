@@ -1,0 +1,3 @@
+"""metrics of torchgan-ext."""
+
+__all__: list[str] = []

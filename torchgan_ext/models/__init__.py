@@ -1,0 +1,3 @@
+"""models of torchgan-ext."""
+
+__all__: list[str] = []

@@ -1,0 +1,53 @@
+"""Built-in plugin ``builtin``: the project's own components and ``torch.optim``.
+
+Registered through the same hooks as any third-party plugin (one path, as pytest's default
+plugins). Block it with ``-p no:builtin``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._hookspecs import hookimpl
+from ..data.digits import Digits
+from ..trainer.schedulers import LinearDecayLR
+
+__all__: list[str] = []
+
+
+@hookimpl
+def torchgan_ext_register_models(registry):
+    pass
+
+
+@hookimpl
+def torchgan_ext_register_losses(registry):
+    pass
+
+
+@hookimpl
+def torchgan_ext_register_metrics(registry):
+    pass
+
+
+@hookimpl
+def torchgan_ext_register_datasets(registry):
+    registry.register("digits", Digits)
+
+
+@hookimpl
+def torchgan_ext_register_optimizers(registry):
+    registry.register("adam", torch.optim.Adam)
+    registry.register("adamw", torch.optim.AdamW)
+    registry.register("sgd", torch.optim.SGD)
+    registry.register("rmsprop", torch.optim.RMSprop)
+
+
+@hookimpl
+def torchgan_ext_register_schedulers(registry):
+    sched = torch.optim.lr_scheduler
+    registry.register("step", sched.StepLR)
+    registry.register("multistep", sched.MultiStepLR)
+    registry.register("exponential", sched.ExponentialLR)
+    registry.register("cosine", sched.CosineAnnealingLR)
+    registry.register("linear_decay", LinearDecayLR)

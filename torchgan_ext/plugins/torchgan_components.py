@@ -1,0 +1,91 @@
+"""Built-in plugin ``torchgan``: registers torchgan's own models, losses and metrics.
+
+This makes every component of torchgan 0.1.0 reachable from a YAML file under a snake_case
+name, e.g. ``dcgan_generator`` or ``wasserstein_gradient_penalty``. Block it with
+``-p no:torchgan``.
+"""
+
+from __future__ import annotations
+
+from torchgan import losses as tl
+from torchgan import metrics as tm
+from torchgan import models as tgm
+
+from .._hookspecs import hookimpl
+
+__all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS", "TORCHGAN_DATA_ARGUMENTS"]
+
+TORCHGAN_MODELS = {
+    "dcgan_generator": tgm.DCGANGenerator,
+    "dcgan_discriminator": tgm.DCGANDiscriminator,
+    "conditional_gan_generator": tgm.ConditionalGANGenerator,
+    "conditional_gan_discriminator": tgm.ConditionalGANDiscriminator,
+    "acgan_generator": tgm.ACGANGenerator,
+    "acgan_discriminator": tgm.ACGANDiscriminator,
+    "infogan_generator": tgm.InfoGANGenerator,
+    "infogan_discriminator": tgm.InfoGANDiscriminator,
+    "autoencoding_generator": tgm.AutoEncodingGenerator,
+    "autoencoding_discriminator": tgm.AutoEncodingDiscriminator,
+}
+
+TORCHGAN_LOSSES = {
+    "minimax_generator": tl.MinimaxGeneratorLoss,
+    "minimax_discriminator": tl.MinimaxDiscriminatorLoss,
+    "least_squares_generator": tl.LeastSquaresGeneratorLoss,
+    "least_squares_discriminator": tl.LeastSquaresDiscriminatorLoss,
+    "wasserstein_generator": tl.WassersteinGeneratorLoss,
+    "wasserstein_discriminator": tl.WassersteinDiscriminatorLoss,
+    "wasserstein_gradient_penalty": tl.WassersteinGradientPenalty,
+    "boundary_equilibrium_generator": tl.BoundaryEquilibriumGeneratorLoss,
+    "boundary_equilibrium_discriminator": tl.BoundaryEquilibriumDiscriminatorLoss,
+    "energy_based_generator": tl.EnergyBasedGeneratorLoss,
+    "energy_based_discriminator": tl.EnergyBasedDiscriminatorLoss,
+    "energy_based_pulling_away_term": tl.EnergyBasedPullingAwayTerm,
+    "dragan_gradient_penalty": tl.DraganGradientPenalty,
+    "historical_average_generator": tl.HistoricalAverageGeneratorLoss,
+    "historical_average_discriminator": tl.HistoricalAverageDiscriminatorLoss,
+    "feature_matching_generator": tl.FeatureMatchingGeneratorLoss,
+    "auxiliary_classifier_generator": tl.AuxiliaryClassifierGeneratorLoss,
+    "auxiliary_classifier_discriminator": tl.AuxiliaryClassifierDiscriminatorLoss,
+    "mutual_information_penalty": tl.MutualInformationPenalty,
+}
+
+_IMAGE_OUT = {"out_size": "image_size", "out_channels": "channels"}
+_IMAGE_IN = {"in_size": "image_size", "in_channels": "channels"}
+
+#: Constructor parameters of torchgan's models that the dataset fills when the config leaves
+#: them out (our own models declare this as a ``data_arguments`` class attribute).
+TORCHGAN_DATA_ARGUMENTS = {
+    tgm.DCGANGenerator: _IMAGE_OUT,
+    tgm.DCGANDiscriminator: _IMAGE_IN,
+    tgm.ConditionalGANGenerator: {**_IMAGE_OUT, "num_classes": "num_classes"},
+    tgm.ConditionalGANDiscriminator: {**_IMAGE_IN, "num_classes": "num_classes"},
+    tgm.ACGANGenerator: {**_IMAGE_OUT, "num_classes": "num_classes"},
+    tgm.ACGANDiscriminator: {**_IMAGE_IN, "num_classes": "num_classes"},
+    tgm.InfoGANGenerator: _IMAGE_OUT,
+    tgm.InfoGANDiscriminator: _IMAGE_IN,
+    tgm.AutoEncodingGenerator: _IMAGE_OUT,
+    tgm.AutoEncodingDiscriminator: _IMAGE_IN,
+}
+
+TORCHGAN_METRICS = {
+    "classifier_score": tm.ClassifierScore,
+}
+
+
+@hookimpl
+def torchgan_ext_register_models(registry):
+    for name, cls in TORCHGAN_MODELS.items():
+        registry.register(name, cls)
+
+
+@hookimpl
+def torchgan_ext_register_losses(registry):
+    for name, cls in TORCHGAN_LOSSES.items():
+        registry.register(name, cls)
+
+
+@hookimpl
+def torchgan_ext_register_metrics(registry):
+    for name, cls in TORCHGAN_METRICS.items():
+        registry.register(name, cls)

@@ -1,0 +1,3 @@
+"""testing of torchgan-ext."""
+
+__all__: list[str] = []

@@ -1,0 +1,206 @@
+"""Checkpoint files: state dicts only, written atomically, loaded with ``weights_only=True``.
+
+torchgan 0.1.0 pickles whole loss and metric objects (so ``torch.load`` fails under
+``weights_only=True``, the default since torch 2.6), hides the cause behind a bare ``except:``,
+overwrites files in place and resumes from the next slot to write instead of the newest. Here:
+
+* a checkpoint holds tensors, numbers, strings and containers only;
+* it is written to a temporary file in the same directory, flushed, fsynced and renamed, so a
+  crash or a full disk never leaves a half-written ``ckpt-*.pt``;
+* files are named by step (``ckpt-00001000.pt``); the newest is the highest step; the last
+  ``keep`` files are kept;
+* a newest file that cannot be read is skipped with a warning naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "save_checkpoint",
+    "load_checkpoint",
+    "list_checkpoints",
+    "load_newest_checkpoint",
+    "prune_checkpoints",
+    "get_rng_state",
+    "set_rng_state",
+    "checkpoint_path",
+]
+
+CHECKPOINT_FORMAT = 1
+_NAME_RE = re.compile(r"^ckpt-(\d{8,})\.pt$")
+
+
+def checkpoint_path(directory: str | os.PathLike, step: int) -> Path:
+    """``directory/ckpt-{step:08d}.pt``."""
+    return Path(directory) / f"ckpt-{step:08d}.pt"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems do not support fsync on directories
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename).
+
+    Raises:
+        CheckpointError: The write failed (e.g. disk full); the previous checkpoints are intact
+            and the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(dict(state), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoints "
+            f"in {path.parent} are intact"
+        ) from e
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises:
+        CheckpointError: Missing, truncated or corrupt file, or a file holding pickled objects
+            (which ``weights_only`` refuses because loading them could run code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files; always keep the cause
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            reason = (
+                "it contains pickled Python objects, which are refused because loading them "
+                f"could run code ({reason})"
+            )
+        raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a dict of state")
+    return state
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """Checkpoints in ``directory`` sorted by step, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for p in directory.iterdir():
+        m = _NAME_RE.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return [p for _, p in sorted(found)]
+
+
+def load_newest_checkpoint(
+    directory: str | os.PathLike, map_location: Any = "cpu"
+) -> tuple[Path, dict[str, Any]] | None:
+    """Load the newest readable checkpoint; unreadable newer ones are skipped with a warning.
+
+    Returns:
+        ``(path, state)`` or ``None`` when the directory holds no checkpoint at all.
+
+    Raises:
+        CheckpointError: Checkpoints exist but none of them can be read.
+    """
+    paths = list_checkpoints(directory)
+    if not paths:
+        return None
+    errors = []
+    for path in reversed(paths):
+        try:
+            return path, load_checkpoint(path, map_location)
+        except CheckpointError as e:
+            errors.append(e)
+            warnings.warn(f"skipping unreadable checkpoint: {e}", RuntimeWarning, stacklevel=2)
+    raise CheckpointError(
+        f"none of the {len(paths)} checkpoints in {directory} can be read; newest error: "
+        f"{errors[0]}"
+    ) from errors[0]
+
+
+def prune_checkpoints(directory: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints; returns the deleted paths."""
+    paths = list_checkpoints(directory)
+    doomed = paths[: max(0, len(paths) - keep)]
+    for p in doomed:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+    return doomed
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Every RNG state a training step can touch, as ``weights_only``-loadable data."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`get_rng_state` captured."""
+    torch.set_rng_state(state["torch"].cpu())
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])

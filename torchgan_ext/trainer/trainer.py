@@ -1,0 +1,599 @@
+"""A thin subclass of torchgan's ``Trainer`` that runs on today's torch and torchvision.
+
+The training step itself is torchgan's (``BaseTrainer.train_iter`` calling each loss's
+``train_ops``, ``ncritic`` scheduling, argument mapping by name, ``eval_ops``). What changes,
+and why (see DESIGN.md section 5):
+
+* **Logging**: torchgan's ``Logger`` crashes at the end of the first epoch (``make_grid(range=)``
+  on torchvision >= 0.17), reads tensorboard switches from the environment at import and does
+  one ``.item()`` per parameter per step. :class:`~torchgan_ext.logging.Logger` keeps its API.
+* **Checkpoints**: state dicts only (loadable with ``weights_only=True``), written atomically
+  every ``checkpoint_every`` steps and at the end; resume restores models, optimizers,
+  schedulers, loss state, counters, the data order and every RNG state, and continues to the
+  configured end (``epochs`` is a total, never "more epochs").
+* **Schedule**: ``max_steps`` bounds a run in iterations; schedulers step per ``epoch`` (as in
+  torchgan) or per ``step``; an optional EMA of the generator is used for samples and metrics.
+* **Device**: defaults to CUDA when available, else CPU (torchgan defaults to ``cuda:0``).
+* **Batches**: every tensor of a tuple/list/dict batch is moved to the device (torchgan leaves
+  dicts on the host); the whole batch is available to losses as ``batch``.
+
+Losses request values by parameter name from the trainer. Besides torchgan's names
+(``generator``, ``discriminator``, ``optimizer_generator``, ``real_inputs``, ``labels``,
+``device``, ``batch_size``) this trainer offers ``batch`` (the whole batch), ``step`` (the
+number of finished steps), ``epoch`` and ``eval_generator`` (the EMA generator when enabled).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchgan.losses import DiscriminatorLoss, GeneratorLoss
+from torchgan.models import Generator
+from torchgan.trainer import Trainer as TorchganTrainer
+from torchgan.trainer.base_trainer import BaseTrainer
+
+from ..errors import NonFiniteLossError
+from ..logging.logger import Logger
+from ..logging.progress import ProgressBar
+from ..logging.visualize import render_samples
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    checkpoint_path,
+    get_rng_state,
+    load_checkpoint,
+    load_newest_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+)
+from .ema import ModelEMA
+
+__all__ = ["Trainer", "resolve_device", "move_to_device"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` -> ``cuda`` when available else ``cpu``; anything else as given."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def move_to_device(data: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Move every tensor of a (nested) tuple/list/dict batch to ``device``."""
+    if isinstance(data, torch.Tensor):
+        return data.to(device, non_blocking=non_blocking)
+    if isinstance(data, tuple | list):
+        return type(data)(move_to_device(d, device, non_blocking) for d in data)
+    if isinstance(data, dict):
+        return {k: move_to_device(v, device, non_blocking) for k, v in data.items()}
+    return data
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM handler: finish the current step, checkpoint, exit cleanly."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
+        self.signal = signum
+
+
+class Trainer(TorchganTrainer):
+    """torchgan ``Trainer`` with checkpoints, resume, ``max_steps``, progress bar and EMA.
+
+    Args:
+        models: torchgan's model dict: ``{name: {"name": cls, "args": {...}, "optimizer":
+            {"name": optim_cls, "args": {...}, "var": optional attribute name,
+            "scheduler": {"name": sched_cls, "args": {...}, "interval": "epoch" | "step"}}}}``.
+        losses_list: Loss objects (torchgan ``GeneratorLoss``/``DiscriminatorLoss``).
+        metrics_list: Metric objects (torchgan ``EvaluationMetric``) or ``None``.
+        device: ``"auto"`` (default), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
+        ncritic: Discriminator steps per generator step (negative: the reverse).
+        epochs: Total number of epochs.
+        sample_size: Number of images in each sample grid.
+        nrow: Images per grid row (default: square grid).
+        out_dir: Run directory: ``checkpoints/``, ``samples/``, ``tensorboard/``.
+        max_steps: Stop after this many iterations in total.
+        sample_every: Write sample grids every this many steps (also after every epoch).
+        checkpoint_every: Checkpoint every this many steps (always after the last step, and
+            after every epoch when not set).
+        keep_checkpoints: Number of newest checkpoints kept.
+        eval_every: Run the metrics every this many steps (default: after every epoch).
+        ema: ``{"decay": float, "start_step": int, "every": int}`` to keep an EMA of every
+            generator, used for samples and metrics.
+        progress: Show a progress bar (log lines when stdout is not a terminal).
+        tensorboard: Write tensorboard event files.
+        refresh_rate: Progress bar refresh (and loss read-out) every this many steps.
+        log_every: Tensorboard scalars (and log lines) every this many steps.
+        grad_norms: Log gradient norms.
+        sample_batch: A fixed batch of real data for sample grids of conditional models.
+        val_loader: A validation loader, available to metrics as ``val_loader``.
+        seed: Seed of the data order (see :class:`~torchgan_ext.data.ResumableSampler`).
+        **kwargs: Stored on the trainer, as in torchgan (available to losses by name).
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, Mapping[str, Any]],
+        losses_list: list[nn.Module],
+        metrics_list: list[Any] | None = None,
+        device: str | torch.device | None = "auto",
+        ncritic: int = 1,
+        epochs: int = 1,
+        sample_size: int = 64,
+        nrow: int | None = None,
+        *,
+        out_dir: str | os.PathLike = "runs/run",
+        max_steps: int | None = None,
+        sample_every: int | None = None,
+        checkpoint_every: int | None = None,
+        keep_checkpoints: int = 3,
+        eval_every: int | None = None,
+        ema: Mapping[str, Any] | None = None,
+        progress: bool = True,
+        tensorboard: bool = True,
+        refresh_rate: int = 10,
+        log_every: int = 50,
+        grad_norms: bool = True,
+        sample_batch: Any = None,
+        val_loader: DataLoader | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        device = resolve_device(device)
+        BaseTrainer.__init__(
+            self,
+            losses_list,
+            metrics_list=metrics_list,
+            device=device,
+            ncritic=ncritic,
+            epochs=epochs,
+            sample_size=sample_size,
+            checkpoints=str(self.out_dir / "checkpoints" / "ckpt"),
+            retain_checkpoints=keep_checkpoints,
+            recon=str(self.out_dir / "samples"),
+            log_dir=str(self.out_dir / "tensorboard"),
+            test_noise=None,
+            nrow=nrow,
+            **kwargs,
+        )
+        self.checkpoint_dir = self.out_dir / "checkpoints"
+        self.nrow = nrow
+        self.max_steps = max_steps
+        self.sample_every = sample_every
+        self.checkpoint_every = checkpoint_every
+        self.keep_checkpoints = keep_checkpoints
+        self.eval_every = eval_every
+        self.seed = seed
+        self.refresh_rate = refresh_rate
+
+        # Values losses and metrics may request by name (they must exist before the arg maps).
+        self.batch: Any = None
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.val_loader = val_loader
+        self.data_loader: DataLoader | None = None
+
+        self.model_names: list[str] = []
+        self.optimizer_names: list[str] = []
+        self.schedulers: list[Any] = []  # stepped per epoch (torchgan's semantics)
+        self.step_schedulers: list[Any] = []
+        self._scheduler_owner: dict[int, str] = {}
+        for key, spec in models.items():
+            self._build_model(key, spec)
+
+        self.ema: dict[str, ModelEMA] = {}
+        if ema is not None:
+            for name in self.model_names:
+                model = getattr(self, name)
+                if isinstance(model, Generator):
+                    self.ema[name] = ModelEMA(model, **dict(ema))
+        self.eval_generator = self._eval_models().get("generator")
+
+        per_epoch_bar = max_steps is None
+        bar = ProgressBar(refresh_rate, log_every, enabled=progress, per_epoch=per_epoch_bar)
+        self.logger = Logger(
+            self.model_names,
+            losses_list,
+            metrics_list,
+            self.out_dir,
+            progress=bar,
+            tensorboard=tensorboard,
+            log_every=log_every,
+            grad_norms=grad_norms,
+        )
+        self.sample_batch = sample_batch
+        self.sample_noise: dict[str, list[torch.Tensor]] = {}
+        self._stop = _StopRequest()
+        self.stopped_by_signal: int | None = None
+        self._last_checkpoint_step: int | None = None
+
+        self._store_loss_maps()
+        self._store_metric_maps()
+
+    # ------------------------------------------------------------------------------------------
+    # construction
+    # ------------------------------------------------------------------------------------------
+    def _build_model(self, key: str, spec: Mapping[str, Any]) -> None:
+        factory = spec["name"]
+        model = factory(**dict(spec.get("args", {}))) if callable(factory) else factory
+        model = model.to(self.device)
+        setattr(self, key, model)
+        self.model_names.append(key)
+        opt = spec["optimizer"]
+        opt_name = opt.get("var", f"optimizer_{key}")
+        optimizer = opt["name"](model.parameters(), **dict(opt.get("args", {})))
+        setattr(self, opt_name, optimizer)
+        self.optimizer_names.append(opt_name)
+        sched = opt.get("scheduler", spec.get("scheduler"))
+        if sched is not None:
+            scheduler = sched["name"](optimizer, **dict(sched.get("args", {})))
+            self._scheduler_owner[id(scheduler)] = key
+            if sched.get("interval", "epoch") == "step":
+                self.step_schedulers.append(scheduler)
+            else:
+                self.schedulers.append(scheduler)
+
+    def _eval_models(self) -> dict[str, nn.Module]:
+        return {
+            name: self.ema[name].module if name in self.ema else getattr(self, name)
+            for name in self.model_names
+        }
+
+    @property
+    def models(self) -> dict[str, nn.Module]:
+        """The trained models by name."""
+        return {name: getattr(self, name) for name in self.model_names}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by attribute name."""
+        return {name: getattr(self, name) for name in self.optimizer_names}
+
+    # ------------------------------------------------------------------------------------------
+    # checkpoints
+    # ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume, as ``weights_only``-loadable data."""
+        info = {
+            k: float(v) if isinstance(v, torch.Tensor) else v
+            for k, v in self.loss_information.items()
+        }
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "models": {n: getattr(self, n).state_dict() for n in self.model_names},
+            "optimizers": {n: getattr(self, n).state_dict() for n in self.optimizer_names},
+            "schedulers": [s.state_dict() for s in self.schedulers + self.step_schedulers],
+            "losses": {
+                name: loss.state_dict()
+                for name, loss in self.losses.items()
+                if isinstance(loss, nn.Module)
+            },
+            "loss_information": info,
+            "ema": {n: e.state_dict() for n, e in self.ema.items()},
+            "sample_noise": self.sample_noise,
+            "rng": get_rng_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], restore_rng: bool = True) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        for n in self.model_names:
+            getattr(self, n).load_state_dict(state["models"][n])
+        for n in self.optimizer_names:
+            getattr(self, n).load_state_dict(state["optimizers"][n])
+        for sched, sd in zip(
+            self.schedulers + self.step_schedulers, state["schedulers"], strict=True
+        ):
+            sched.load_state_dict(sd)
+        for name, sd in state.get("losses", {}).items():
+            if name in self.losses and isinstance(self.losses[name], nn.Module):
+                self.losses[name].load_state_dict(sd)
+        for n, sd in state.get("ema", {}).items():
+            if n in self.ema:
+                self.ema[n].load_state_dict(sd)
+        self.loss_information.update(state["loss_information"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.start_epoch = self.epoch
+        noise = state.get("sample_noise") or {}
+        self.sample_noise = {k: [t.to(self.device) for t in v] for k, v in noise.items()}
+        if restore_rng:
+            set_rng_state(state["rng"])
+
+    def save_model(self, epoch: int | None = None, save_items: Any = None) -> Path:
+        """Write a checkpoint of the current step atomically and prune old ones.
+
+        (torchgan's signature is kept; ``epoch`` and ``save_items`` are ignored because the
+        checkpoint always holds the trainer's whole state.)
+        """
+        self._check_finite("before writing a checkpoint")
+        path = save_checkpoint(self.state_dict(), checkpoint_path(self.checkpoint_dir, self.step))
+        prune_checkpoints(self.checkpoint_dir, self.keep_checkpoints)
+        self._last_checkpoint_step = self.step
+        return path
+
+    def load_model(self, load_path: str | os.PathLike = "", load_items: Any = None) -> Path | None:
+        """Load the given checkpoint, or the newest readable one of ``out_dir/checkpoints``.
+
+        Returns:
+            The path loaded, or ``None`` when there is no checkpoint to resume from.
+        """
+        if load_path:
+            path, state = Path(load_path), load_checkpoint(load_path, map_location=self.device)
+        else:
+            found = load_newest_checkpoint(self.checkpoint_dir, map_location=self.device)
+            if found is None:
+                return None
+            path, state = found
+        self.load_state_dict(state)
+        self._last_checkpoint_step = self.step
+        return path
+
+    # ------------------------------------------------------------------------------------------
+    # the training loop
+    # ------------------------------------------------------------------------------------------
+    def steps_per_epoch(self, data_loader: DataLoader) -> int:
+        """Number of batches of one whole epoch (independent of a resume offset)."""
+        sampler = getattr(data_loader, "sampler", None)
+        batch_size = data_loader.batch_size
+        if hasattr(sampler, "num_samples") and batch_size:
+            n = sampler.num_samples
+            return n // batch_size if data_loader.drop_last else math.ceil(n / batch_size)
+        return len(data_loader)
+
+    def total_steps(self, data_loader: DataLoader) -> int:
+        """Steps of the whole run: ``epochs`` epochs, bounded by ``max_steps``."""
+        total = self.epochs * self.steps_per_epoch(data_loader)
+        return min(total, self.max_steps) if self.max_steps else total
+
+    def _set_batch(self, data: Any) -> None:
+        non_blocking = self.device.type == "cuda"
+        batch = move_to_device(data, self.device, non_blocking)
+        self.batch = batch
+        if isinstance(batch, tuple | list):
+            self.real_inputs = batch[0]
+            self.labels = batch[1] if len(batch) > 1 else None
+        else:
+            self.real_inputs = batch
+
+    def _make_sample_noise(self) -> None:
+        for name in self.model_names:
+            model = getattr(self, name)
+            if isinstance(model, Generator) and name not in self.sample_noise:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self.seed + 12345)
+                    self.sample_noise[name] = list(model.sampler(self.sample_size, self.device))
+
+    def _losses_for_display(self) -> dict[str, Any]:
+        gen, dis = [], []
+        for name, value in self.logger.get_loss_viz().latest().items():
+            loss = self.losses.get(name)
+            if isinstance(value, tuple):
+                gen.append(value[0])
+                dis.append(value[1])
+            elif isinstance(loss, GeneratorLoss) and not isinstance(loss, DiscriminatorLoss):
+                gen.append(value)
+            else:
+                dis.append(value)
+        out = {}
+        if gen:
+            out["g"] = sum(gen)
+        if dis:
+            out["d"] = sum(dis)
+        return out
+
+    def _scalars(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in self.logger.get_loss_viz().latest().items():
+            if isinstance(value, tuple):
+                out[f"loss/{name}/generator"] = value[0]
+                out[f"loss/{name}/discriminator"] = value[1]
+            else:
+                out[f"loss/{name}"] = value
+        for loss in self.losses.values():
+            extra = getattr(loss, "log_scalars", None)
+            if callable(extra):
+                for k, v in extra().items():
+                    out[k] = v
+        return out
+
+    def _lrs(self) -> dict[str, float]:
+        return {
+            name: float(getattr(self, name).param_groups[0]["lr"]) for name in self.optimizer_names
+        }
+
+    def _check_finite(self, when: str) -> None:
+        for name, value in self.logger.get_loss_viz().latest().items():
+            values = value if isinstance(value, tuple) else (value,)
+            for v in values:
+                bad = (
+                    (not torch.isfinite(v).all())
+                    if isinstance(v, torch.Tensor)
+                    else (not math.isfinite(float(v)))
+                )
+                if bad:
+                    raise NonFiniteLossError(
+                        f"loss {name} is not finite at step {self.step} ({when}); the last good "
+                        f"checkpoint in {self.checkpoint_dir} is kept. Lower the learning rate, "
+                        "check the data range, or resume with --resume"
+                    )
+
+    def write_samples(self) -> list[str]:
+        """Render and write the sample grids of the current step."""
+        if not self.sample_noise:
+            return []
+        grids = render_samples(
+            self.models, self._eval_models(), self.sample_batch, self.sample_noise, self.nrow
+        )
+        return self.logger.log_samples(grids, self.step)
+
+    def run_metrics(self) -> dict[str, float]:
+        """Evaluate every metric (torchgan's ``eval_ops``) and log the new values."""
+        if not self.metrics:
+            return {}
+        self.eval_generator = self._eval_models().get("generator")
+        for name in self.model_names:
+            getattr(self, name).eval()
+        try:
+            self.eval_ops()
+        finally:
+            for name in self.model_names:
+                getattr(self, name).train()
+        values = {}
+        for name, log in self.logger.get_metric_viz().logs.items():
+            if log:
+                v = log[-1]
+                values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
+        self.logger.log_metrics(values, self.step)
+        return values
+
+    def _after_step(self, gen_iters: int) -> None:
+        self.step += 1
+        self.batch_in_epoch += 1
+        for name, ema in self.ema.items():
+            ema.update(getattr(self, name), self.step)
+        for scheduler in self.step_schedulers:
+            scheduler.step()
+        self.logger.after_step(self.step, self._scalars(), self._lrs())
+        progress = self.logger.progress
+        if progress is not None:
+            progress.on_batch_end(self.step, self._losses_for_display)
+        if self.step % self.refresh_rate == 0:
+            self._check_finite("during training")
+        if self.sample_every and self.step % self.sample_every == 0:
+            self.write_samples()
+        if self.eval_every and self.step % self.eval_every == 0:
+            self.run_metrics()
+        if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save_model()
+
+    def train(self, data_loader: DataLoader, **kwargs: Any) -> None:
+        """Train until ``epochs`` (total) or ``max_steps`` is reached, resuming where it stopped.
+
+        Call :meth:`load_model` first to resume. SIGINT/SIGTERM finish the current step,
+        write a checkpoint and return (``stopped_by_signal`` is then set).
+        """
+        self.data_loader = data_loader
+        self.batch_size = data_loader.batch_size or self.batch_size
+        total = self.total_steps(data_loader)
+        self._make_sample_noise()
+        progress = self.logger.progress
+        if progress is not None:
+            progress.on_train_start(self.step, total, self.epochs)
+        for name in self.optimizer_names:
+            getattr(self, name).zero_grad(set_to_none=True)
+        sampler = getattr(data_loader, "sampler", None)
+        self._stop.install()
+        try:
+            while self.epoch < self.epochs and not self._done():
+                for name in self.model_names:
+                    getattr(self, name).train()
+                skip = self._position_sampler(sampler, data_loader)
+                epoch_steps = self.steps_per_epoch(data_loader)
+                if progress is not None:
+                    progress.on_epoch_start(self.epoch, epoch_steps, self.batch_in_epoch, self.step)
+                for i, data in enumerate(data_loader):
+                    if i < skip:
+                        continue
+                    self._set_batch(data)
+                    self.logger.before_step(self.step)
+                    lgen, ldis, gen_iter, dis_iter = self.train_iter()
+                    info = self.loss_information
+                    info["generator_losses"] += _detached(lgen)
+                    info["discriminator_losses"] += _detached(ldis)
+                    info["generator_iters"] += gen_iter
+                    info["discriminator_iters"] += dis_iter
+                    self._after_step(gen_iter)
+                    if self._done() or self._stop.signal is not None:
+                        break
+                else:
+                    self._end_epoch()
+                    continue
+                # stopped inside the epoch (max_steps or a signal)
+                if self.batch_in_epoch >= epoch_steps:
+                    self._end_epoch()
+                break
+            self._finish()
+        finally:
+            self._stop.uninstall()
+
+    def _done(self) -> bool:
+        return bool(self.max_steps and self.step >= self.max_steps)
+
+    def _position_sampler(self, sampler: Any, data_loader: DataLoader) -> int:
+        """Select this epoch's order; return how many batches to skip by hand when resuming."""
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)
+        if self.batch_in_epoch == 0:
+            return 0
+        if hasattr(sampler, "set_start"):
+            sampler.set_start(self.batch_in_epoch * (data_loader.batch_size or 1))
+            return 0
+        return self.batch_in_epoch
+
+    def _end_epoch(self) -> None:
+        progress = self.logger.progress
+        if progress is not None:
+            progress.on_epoch_end(self.step)
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        for scheduler in self.schedulers:
+            scheduler.step()
+        if self.eval_every is None:
+            self.run_metrics()
+        if not self.sample_every or self.step % self.sample_every != 0:
+            self.write_samples()
+        if self.checkpoint_every is None and not self._done():
+            self.save_model()
+
+    def _finish(self) -> None:
+        self.stopped_by_signal = self._stop.signal
+        if self._last_checkpoint_step != self.step:
+            self.save_model()
+        if self.sample_every and self.step % self.sample_every != 0 and self.batch_in_epoch:
+            self.write_samples()
+        progress = self.logger.progress
+        if progress is not None:
+            progress.on_train_end(self.step, self._losses_for_display())
+        self.logger.flush()
+
+    def complete(self, **kwargs: Any) -> None:
+        """Close the logger (torchgan API; the final checkpoint is written by ``train``)."""
+        self.logger.close()
+
+    def __call__(self, data_loader: DataLoader, **kwargs: Any) -> None:
+        self.train(data_loader, **kwargs)
+
+
+def _detached(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else value

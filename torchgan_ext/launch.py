@@ -175,10 +175,15 @@ def build_loader(
         kwargs["persistent_workers"] = lc.persistent_workers
         if lc.prefetch_factor is not None:
             kwargs["prefetch_factor"] = lc.prefetch_factor
+    # Own generator: creating an iterator must not draw from the global RNG (exact resume);
+    # the trainer reseeds it per epoch so worker seeds are reproducible.
+    generator = torch.Generator()
+    generator.manual_seed(config.seed)
     return DataLoader(
         dataset,
         batch_size=bs,
         sampler=sampler,
+        generator=generator,
         num_workers=lc.num_workers,
         drop_last=lc.drop_last and train,
         pin_memory=pin,

@@ -554,6 +554,9 @@ class Trainer(TorchganTrainer):
         """Select this epoch's order; return how many batches to skip by hand when resuming."""
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)
+        generator = getattr(data_loader, "generator", None)
+        if isinstance(generator, torch.Generator):
+            generator.manual_seed(self.seed + 1000003 * (self.epoch + 1))
         if self.batch_in_epoch == 0:
             return 0
         if hasattr(sampler, "set_start"):

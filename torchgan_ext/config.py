@@ -185,6 +185,13 @@ _FLOAT_HINT = (
 )
 
 
+def _string_number_message(value: str) -> str:
+    text = f"expected a number, got {_describe(value)}"
+    if "e" in value.lower():
+        return f"{text}; " + _FLOAT_HINT.format(fixed=_fixed_float(value))
+    return f"{text}; remove the quotes"
+
+
 def _number_string(value: str) -> float | None:
     try:
         number = float(value)
@@ -289,11 +296,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             if isinstance(value, str) and _number_string(value) is not None:
-                raise ConfigError(
-                    f"expected a number, got {_describe(value)}; "
-                    + _FLOAT_HINT.format(fixed=_fixed_float(value)),
-                    key,
-                )
+                raise ConfigError(_string_number_message(value), key)
             raise ConfigError(f"expected a number, got {_describe(value)}", key)
         return float(value)
     if hint is str:
@@ -606,11 +609,7 @@ def _check_scalar(kind: type | None, value: Any, key: str) -> None:
             raise ConfigError(f"expected true or false, got {_describe(value)}", key)
     elif kind in (int, float):
         if isinstance(value, str) and _number_string(value) is not None:
-            raise ConfigError(
-                f"expected a number, got {_describe(value)}; "
-                + _FLOAT_HINT.format(fixed=_fixed_float(value)),
-                key,
-            )
+            raise ConfigError(_string_number_message(value), key)
         if isinstance(value, bool) or (
             not isinstance(value, int | float) and not isinstance(value, list | tuple)
         ):

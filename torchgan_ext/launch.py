@@ -437,6 +437,7 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         config,
         models={n: dataclasses.replace(m, args=resolved_args[n]) for n, m in config.models.items()},
     )
+    _init_from(trainer, config)  # a later --resume overrides these weights
     trainer._set_batch(sample_batch)
     dry_check(trainer, config)
     trainer.batch = trainer.real_inputs = trainer.labels = None
@@ -505,8 +506,6 @@ def run(
                 f"resuming from {resumed_from} (step {trainer.step}, epoch {trainer.epoch + 1})",
                 file=stream,
             )
-    else:
-        _init_from(trainer, config)
     total = trainer.total_steps(loader)
     print(f"training on {trainer.device}: {total} steps, writing to {out}", file=stream)
     try:

@@ -1,0 +1,192 @@
+"""Shared helpers of the image datasets: decoding, crops, flips and argument checks.
+
+Images are decoded with :func:`torchvision.io.decode_image` (libjpeg-turbo / libpng) straight
+into ``uint8`` tensors, cropped by slicing and resized with
+:func:`torchvision.transforms.v2.functional.resize` on tensors; no PIL round trip. Randomness
+(crop offsets, flips) is drawn from torch's global RNG, which the DataLoader seeds per worker,
+so augmentation is reproducible for a given seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+from ..errors import ConfigError, DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "read_bytes",
+    "read_image",
+    "to_unit_range",
+    "resize_image",
+    "resize_label",
+    "random_crop_box",
+    "center_crop_box",
+    "coin",
+    "size_pair",
+    "check_choice",
+    "check_bool",
+    "first_line",
+    "dataset_root",
+]
+
+#: File endings :func:`read_image` decodes (JPEG, PNG, WebP), lower case.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (or its type name)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def read_bytes(path: str | os.PathLike) -> torch.Tensor:
+    """Read a file into a 1-D ``uint8`` tensor.
+
+    Raises:
+        DataError: The file is missing or unreadable (the message names it).
+    """
+    try:
+        return torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+    except FileNotFoundError as e:
+        raise DataError(f"missing image file {os.fspath(path)}") from e
+    except OSError as e:
+        raise DataError(f"cannot read {os.fspath(path)}: {e.strerror or e}") from e
+
+
+def read_image(
+    path: str | os.PathLike, channels: int | None = 3, *, unchanged: bool = False
+) -> torch.Tensor:
+    """Decode an image file into a ``uint8`` (or ``uint16`` for 16-bit PNGs) tensor ``[C, H, W]``.
+
+    Args:
+        path: A JPEG, PNG or WebP file.
+        channels: 3 (RGB), 1 (grey) or ``None`` (as stored).
+        unchanged: Keep the stored channels and bit depth (label and instance maps).
+
+    Raises:
+        DataError: The file is missing or cannot be decoded (the message names it).
+    """
+    data = read_bytes(path)
+    if unchanged or channels is None:
+        mode = ImageReadMode.UNCHANGED
+    else:
+        mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
+    try:
+        return decode_image(data, mode=mode)
+    except (RuntimeError, ValueError) as e:
+        raise DataError(f"cannot decode image {os.fspath(path)}: {first_line(e)}") from e
+
+
+def to_unit_range(image: torch.Tensor) -> torch.Tensor:
+    """``uint8`` image in [0, 255] -> ``float32`` in [-1, 1]."""
+    return image.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def resize_image(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Antialiased bilinear resize of an image tensor ``[C, H, W]`` to ``size = (h, w)``."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return TF.resize(image, list(size), interpolation=InterpolationMode.BILINEAR, antialias=True)
+
+
+def resize_label(label: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Nearest-neighbour resize of a label map ``[C, H, W]`` (values are never mixed)."""
+    if tuple(label.shape[-2:]) == tuple(size):
+        return label
+    return TF.resize(label, list(size), interpolation=InterpolationMode.NEAREST_EXACT)
+
+
+def random_crop_box(height: int, width: int, crop: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner of a uniformly random ``crop = (h, w)`` window (torch's RNG)."""
+    top = int(torch.randint(0, height - crop[0] + 1, ()).item())
+    left = int(torch.randint(0, width - crop[1] + 1, ()).item())
+    return top, left
+
+
+def center_crop_box(height: int, width: int, crop: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner of the centred ``crop = (h, w)`` window (rounded like torchvision)."""
+    return int(round((height - crop[0]) / 2.0)), int(round((width - crop[1]) / 2.0))
+
+
+def coin() -> bool:
+    """A fair coin from torch's RNG (seeded per DataLoader worker)."""
+    return bool(torch.rand(()) < 0.5)
+
+
+def size_pair(value: Any, key: str, *, allow_none: bool = True) -> tuple[int, int] | None:
+    """Check a size argument: a positive int (square) or ``[height, width]``.
+
+    Raises:
+        ConfigError: Naming ``key``.
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise ConfigError("must be set (an integer or [height, width])", key=key)
+    if isinstance(value, bool):
+        raise ConfigError(f"expected an integer or [height, width], got {value}", key=key)
+    if isinstance(value, int):
+        pair = (value, value)
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ConfigError(f"expected an integer or [height, width], got {value!r}", key=key)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ConfigError(f"sizes must be positive integers, got {value!r}", key=key)
+    return pair  # type: ignore[return-value]
+
+
+def check_choice(value: Any, choices: Sequence[str], key: str, what: str) -> str:
+    """``value`` must be one of ``choices`` (message lists them / a close match)."""
+    from ..errors import did_you_mean
+
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; {did_you_mean(str(value), choices)}", key=key)
+    return value
+
+
+def check_bool(value: Any, key: str) -> bool:
+    """``value`` must be ``true`` or ``false``."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", key=key)
+    return value
+
+
+def dataset_root(root: Any, child: str, markers: Sequence[str], layout: str) -> Path:
+    """Resolve ``root`` to the directory holding ``markers``: ``root`` itself or ``root/child``.
+
+    Args:
+        root: The ``data.args.root`` value.
+        child: The conventional folder name (``"celeba"``, ``"cityscapes"``).
+        markers: Entries (files or folders); the directory holding any of them wins.
+        layout: A one-line description of the expected layout, for the error message.
+
+    Raises:
+        ConfigError: ``root`` is not a path.
+        DataError: Neither directory exists or holds the markers.
+    """
+    if root is None or not isinstance(root, str | os.PathLike):
+        raise ConfigError(f"expected a directory path, got {root!r}", key="data.args.root")
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(
+            f"dataset directory {base} does not exist; expected {layout}", key="data.args.root"
+        )
+    for candidate in (base, base / child):
+        if any((candidate / m).exists() for m in markers):
+            return candidate
+    raise DataError(
+        f"{base} does not look like a {child} directory (none of {', '.join(markers)} found "
+        f"in it or in {base / child}); expected {layout}",
+        key="data.args.root",
+    )

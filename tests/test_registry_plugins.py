@@ -66,7 +66,8 @@ PLUGIN_SOURCE = textwrap.dedent(
 
         def __init__(self, encoding_dims=4, out_size=16, out_channels=1):
             super().__init__(encoding_dims)
-            self.net = nn.Sequential(nn.Linear(encoding_dims, out_channels * out_size**2), nn.Tanh())
+            n_out = out_channels * out_size**2
+            self.net = nn.Sequential(nn.Linear(encoding_dims, n_out), nn.Tanh())
             self.shape = (out_channels, out_size, out_size)
 
         def forward(self, z):

@@ -233,6 +233,7 @@ class Trainer(TorchganTrainer):
         self._stop = _StopRequest()
         self.stopped_by_signal: int | None = None
         self._last_checkpoint_step: int | None = None
+        self._last_sample_step: int | None = None
 
         self._store_loss_maps()
         self._store_metric_maps()
@@ -452,6 +453,7 @@ class Trainer(TorchganTrainer):
         """Render and write the sample grids of the current step."""
         if not self.sample_noise:
             return []
+        self._last_sample_step = self.step
         grids = render_samples(
             self.models, self._eval_models(), self.sample_batch, self.sample_noise, self.nrow
         )
@@ -574,7 +576,7 @@ class Trainer(TorchganTrainer):
             scheduler.step()
         if self.eval_every is None:
             self.run_metrics()
-        if not self.sample_every or self.step % self.sample_every != 0:
+        if self._last_sample_step != self.step:
             self.write_samples()
         if self.checkpoint_every is None and not self._done():
             self.save_model()
@@ -583,7 +585,7 @@ class Trainer(TorchganTrainer):
         self.stopped_by_signal = self._stop.signal
         if self._last_checkpoint_step != self.step:
             self.save_model()
-        if self.sample_every and self.step % self.sample_every != 0 and self.batch_in_epoch:
+        if self._last_sample_step != self.step:
             self.write_samples()
         progress = self.logger.progress
         if progress is not None:

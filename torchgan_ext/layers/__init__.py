@@ -1,3 +1,33 @@
-"""layers of torchgan-ext."""
+"""Layers of torchgan-ext: SAGAN self-attention, spectral-norm helpers, conditional batch norm and
+residual up / down blocks (shared by the SAGAN, BigGAN and U-Net GAN models)."""
 
-__all__: list[str] = []
+from .attention import SelfAttention2d
+from .blocks import ResBlockDown, ResBlockUp
+from .conditional import ConditionalBatchNorm2d
+from .spectral import (
+    SNConv2d,
+    SNEmbedding,
+    SNLinear,
+    apply_spectral_norm,
+    has_spectral_norm,
+    init_weights,
+    make_conv2d,
+    make_embedding,
+    make_linear,
+)
+
+__all__ = [
+    "SelfAttention2d",
+    "ResBlockUp",
+    "ResBlockDown",
+    "ConditionalBatchNorm2d",
+    "SNConv2d",
+    "SNLinear",
+    "SNEmbedding",
+    "apply_spectral_norm",
+    "has_spectral_norm",
+    "init_weights",
+    "make_conv2d",
+    "make_linear",
+    "make_embedding",
+]

@@ -1,3 +1,21 @@
 """metrics of torchgan-ext."""
 
-__all__: list[str] = []
+from .cache import RealFeatureCache
+from .features import FeatureExtractor, InputSpec, build_feature_extractor, prepare_images
+from .fid import FrechetInceptionDistance, frechet_distance
+from .inception_score import InceptionScore, inception_score
+from .kid import KernelInceptionDistance, kernel_inception_distance
+
+__all__ = [
+    "FeatureExtractor",
+    "FrechetInceptionDistance",
+    "InceptionScore",
+    "InputSpec",
+    "KernelInceptionDistance",
+    "RealFeatureCache",
+    "build_feature_extractor",
+    "frechet_distance",
+    "inception_score",
+    "kernel_inception_distance",
+    "prepare_images",
+]

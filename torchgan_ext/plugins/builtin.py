@@ -10,6 +10,9 @@ import torch
 
 from .._hookspecs import hookimpl
 from ..data.digits import Digits
+from ..metrics.fid import FrechetInceptionDistance
+from ..metrics.inception_score import InceptionScore
+from ..metrics.kid import KernelInceptionDistance
 from ..trainer.schedulers import LinearDecayLR
 
 __all__: list[str] = []
@@ -27,7 +30,9 @@ def torchgan_ext_register_losses(registry):
 
 @hookimpl
 def torchgan_ext_register_metrics(registry):
-    pass
+    registry.register("fid", FrechetInceptionDistance)
+    registry.register("kid", KernelInceptionDistance)
+    registry.register("inception_score", InceptionScore)
 
 
 @hookimpl

@@ -9,10 +9,16 @@ from __future__ import annotations
 import torch
 
 from .._hookspecs import hookimpl
+from ..data.celeba import CelebA
+from ..data.cityscapes import Cityscapes
 from ..data.digits import Digits
+from ..data.image_folder import ImageFolder
+from ..data.super_resolution import SuperResolution
+from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from ..metrics.fid import FrechetInceptionDistance
 from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
+from ..models.sagan import SAGANDiscriminator, SAGANGenerator
 from ..trainer.schedulers import LinearDecayLR
 
 __all__: list[str] = []
@@ -20,12 +26,14 @@ __all__: list[str] = []
 
 @hookimpl
 def torchgan_ext_register_models(registry):
-    pass
+    registry.register("sagan_generator", SAGANGenerator)
+    registry.register("sagan_discriminator", SAGANDiscriminator)
 
 
 @hookimpl
 def torchgan_ext_register_losses(registry):
-    pass
+    registry.register("hinge_generator", HingeGeneratorLoss)
+    registry.register("hinge_discriminator", HingeDiscriminatorLoss)
 
 
 @hookimpl
@@ -38,6 +46,10 @@ def torchgan_ext_register_metrics(registry):
 @hookimpl
 def torchgan_ext_register_datasets(registry):
     registry.register("digits", Digits)
+    registry.register("celeba", CelebA)
+    registry.register("cityscapes", Cityscapes)
+    registry.register("super_resolution", SuperResolution)
+    registry.register("image_folder", ImageFolder)
 
 
 @hookimpl

@@ -4,6 +4,17 @@ Tests never touch the network: they use the bundled digits, miniature datasets w
 in the official formats, tiny models and tiny feature extractors.
 """
 
+from .celeba import CELEBA_ATTRIBUTES, FakeCelebA, index_color, write_celeba
+from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
 from .configs import tiny_config
 
-__all__ = ["tiny_config"]
+__all__ = [
+    "tiny_config",
+    "CELEBA_ATTRIBUTES",
+    "FakeCelebA",
+    "write_celeba",
+    "index_color",
+    "FakeCityscapes",
+    "write_cityscapes",
+    "cityscapes_pixel",
+]

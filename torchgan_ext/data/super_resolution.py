@@ -1,0 +1,198 @@
+"""Super-resolution pairs: high-resolution crops and their bicubic downscales.
+
+The standard single-image super-resolution protocol (e.g. `SRGAN <https://arxiv.org/abs/1609.04802>`_,
+Ledig et al., CVPR 2017): random ``crop_size`` crops of high-resolution images are the targets,
+and the inputs are the same crops downscaled by ``scale`` with antialiased bicubic
+interpolation (the ``imresize`` kernel, a = -0.5, that MATLAB and PIL use).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError, DataError
+from ._io import (
+    center_crop_box,
+    check_bool,
+    check_choice,
+    coin,
+    random_crop_box,
+    read_image,
+    to_unit_range,
+)
+from .image_folder import list_images
+
+__all__ = ["SuperResolution", "bicubic_downscale"]
+
+_CROPS = ("random", "center", "none")
+
+
+def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic downscale of ``[..., C, H, W]`` (float, [-1, 1]) by ``scale``.
+
+    ``H`` and ``W`` must be multiples of ``scale``; the result is clamped to [-1, 1].
+    """
+    h, w = hr.shape[-2:]
+    flat = hr.reshape(-1, *hr.shape[-3:])
+    lr = F.interpolate(
+        flat, size=(h // scale, w // scale), mode="bicubic", align_corners=False, antialias=True
+    )
+    return lr.clamp_(-1.0, 1.0).reshape(*hr.shape[:-2], h // scale, w // scale)
+
+
+class SuperResolution(Dataset):
+    """``(lr, hr)`` pairs cut from a folder of images or from another registered dataset.
+
+    Args:
+        root: A folder of high-resolution images (searched recursively; JPEG/PNG/WebP).
+        dataset: Instead of ``root``: another registered dataset as
+            ``{name: cityscapes, args: {...}}``; its images (the first element of each item)
+            are the high-resolution source.
+        scale: Downscaling factor (2, 3, 4, ...).
+        crop_size: Side of the square high-resolution crop; a multiple of ``scale``.
+            Default 96 (SRGAN).
+        crop: ``random`` (training), ``center`` (a fixed validation crop) or ``none`` (whole
+            images trimmed to a multiple of ``scale``; use batch size 1 unless sizes agree).
+        flip: Random horizontal flips with ``crop: random``.
+        repeats: Visit every image this many times per epoch (small sets such as DIV2K).
+
+    Yields:
+        ``(lr, hr)``: ``[C, crop/scale, crop/scale]`` and ``[C, crop, crop]``, both in [-1, 1].
+
+    Attributes:
+        channels: 3 (or the source dataset's).
+        image_size: ``crop_size`` (``None`` with ``crop: none``).
+        scale, lr_size: The factor and the low-resolution side.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        dataset: Mapping[str, Any] | None = None,
+        scale: int = 4,
+        crop_size: int = 96,
+        crop: str = "random",
+        flip: bool = True,
+        repeats: int = 1,
+    ) -> None:
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
+            raise ConfigError(
+                f"scale must be an integer >= 2 (2, 3 or 4 usually), got {scale!r}",
+                key="data.args.scale",
+            )
+        self.mode = check_choice(crop, _CROPS, "data.args.crop", "crop")
+        if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < scale:
+            raise ConfigError(
+                f"crop_size must be an integer >= scale, got {crop_size!r}",
+                key="data.args.crop_size",
+            )
+        if crop_size % scale:
+            raise ConfigError(
+                f"crop_size {crop_size} is not a multiple of scale {scale} (try "
+                f"{crop_size - crop_size % scale})",
+                key="data.args.crop_size",
+            )
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ConfigError(
+                f"repeats must be a positive integer, got {repeats!r}", key="data.args.repeats"
+            )
+        self.flip = check_bool(flip, "data.args.flip") and self.mode == "random"
+        self.scale, self.crop_size, self.repeats = scale, crop_size, repeats
+        if (root is None) == (dataset is None):
+            raise ConfigError(
+                "give exactly one of root (a folder of images) or dataset "
+                "({name: ..., args: {...}})",
+                key="data.args.root",
+            )
+        self.source: Dataset | None = None
+        self.files: list[Path] = []
+        if dataset is not None:
+            self.source = self._build_source(dataset)
+            self.channels = getattr(self.source, "channels", 3)
+        else:
+            if not isinstance(root, str | os.PathLike):
+                raise ConfigError(f"expected a directory path, got {root!r}", key="data.args.root")
+            base = Path(root).expanduser()
+            if not base.is_dir():
+                raise DataError(
+                    f"image folder {base} does not exist; expected a folder of "
+                    "high-resolution images",
+                    key="data.args.root",
+                )
+            self.files = list_images(base)
+            if not self.files:
+                raise DataError(f"no images (.jpg, .png, .webp) found below {base}")
+            self.channels = 3
+        self.image_size = None if self.mode == "none" else crop_size
+        self.lr_size = None if self.mode == "none" else crop_size // scale
+
+    @staticmethod
+    def _build_source(spec: Any) -> Dataset:
+        from .._registry import DATASETS
+
+        key = "data.args.dataset"
+        if not isinstance(spec, Mapping) or "name" not in spec:
+            raise ConfigError(f"expected {{name: <dataset>, args: {{...}}}}, got {spec!r}", key=key)
+        extra = set(spec) - {"name", "args"}
+        if extra:
+            raise ConfigError(f"unknown keys {sorted(extra)}; expected name and args", key=key)
+        name, args = spec["name"], spec.get("args") or {}
+        if name == "super_resolution":
+            raise ConfigError("a super_resolution source cannot be nested", key=f"{key}.name")
+        try:
+            cls = DATASETS.get(name)
+        except ConfigError as e:
+            raise e.with_context(key=f"{key}.name") from e
+        if not isinstance(args, Mapping):
+            raise ConfigError(f"expected a mapping, got {args!r}", key=f"{key}.args")
+        try:
+            return cls(**dict(args))
+        except ConfigError as e:
+            if e.key and e.key.startswith("data.args."):
+                e.key = f"{key}.args." + e.key[len("data.args.") :]
+            raise e.with_context(key=f"{key}.args") from e
+        except TypeError as e:
+            raise ConfigError(f"building dataset {name!r} failed: {e}", key=f"{key}.args") from e
+
+    def __len__(self) -> int:
+        n = len(self.source) if self.source is not None else len(self.files)
+        return n * self.repeats
+
+    def _where(self, index: int) -> str:
+        if self.source is not None:
+            return f"item {index} of the source dataset"
+        return os.fspath(self.files[index])
+
+    def _window(self, image: torch.Tensor, index: int) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        if self.mode == "none":
+            return image[:, : h - h % self.scale, : w - w % self.scale]
+        c = self.crop_size
+        if c > h or c > w:
+            raise DataError(
+                f"{self._where(index)} is {h}x{w} (height x width), smaller than crop_size {c}",
+                key="data.args.crop_size",
+            )
+        box = random_crop_box if self.mode == "random" else center_crop_box
+        top, left = box(h, w, (c, c))
+        return image[:, top : top + c, left : left + c]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = index % (len(self) // self.repeats)
+        if self.source is not None:
+            item = self.source[index]
+            image = item[0] if isinstance(item, tuple | list) else item
+            hr = self._window(image, index)
+        else:
+            hr = to_unit_range(self._window(read_image(self.files[index], 3), index))
+        if self.flip and coin():
+            hr = hr.flip(-1)
+        hr = hr.contiguous()
+        return bicubic_downscale(hr, self.scale), hr

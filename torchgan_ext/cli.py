@@ -1,4 +1,4 @@
-"""``torchgan-run``: train a GAN from one YAML file.
+"""``torchgan-run``: train a GAN from one YAML file (or evaluate a trained run).
 
 Exit codes: 0 success; 2 configuration or usage error (one line, no traceback unless
 ``--traceback``); 1 failure during the run; 130 interrupted.
@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument(
+        "--evaluate",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="CHECKPOINT",
+        help="run the config's metrics on the run's newest checkpoint (or CHECKPOINT), print "
+        "them and write out_dir/metrics.json",
+    )
+    p.add_argument(
         "--list",
         choices=sorted(REGISTRIES),
         metavar="KIND",
@@ -86,6 +95,8 @@ def _main(args: argparse.Namespace) -> int:
             print(name)
         return EXIT_OK
 
+    if args.config is None and str(args.evaluate or "").endswith((".yaml", ".yml")):
+        args.config, args.evaluate = args.evaluate, ""  # `--evaluate CONFIG.yaml`
     if args.config is not None:
         raw_plugins = read_yaml(args.config).get("plugins") or []
     else:
@@ -108,6 +119,10 @@ def _main(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(dump_config(config))
         return EXIT_OK
+    if args.evaluate is not None:
+        from .metrics.evaluate import evaluate_command
+
+        return evaluate_command(config, args.evaluate or None)
 
     from .launch import run
 

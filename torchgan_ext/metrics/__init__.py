@@ -5,6 +5,7 @@ from .features import FeatureExtractor, InputSpec, build_feature_extractor, prep
 from .fid import FrechetInceptionDistance, frechet_distance
 from .inception_score import InceptionScore, inception_score
 from .kid import KernelInceptionDistance, kernel_inception_distance
+from .unet_accuracy import UNetCutMixAccuracy
 
 __all__ = [
     "FeatureExtractor",
@@ -13,6 +14,7 @@ __all__ = [
     "InputSpec",
     "KernelInceptionDistance",
     "RealFeatureCache",
+    "UNetCutMixAccuracy",
     "build_feature_extractor",
     "frechet_distance",
     "inception_score",

@@ -159,9 +159,8 @@ class RealFeatureCache:
     def path(self, key: Mapping[str, Any]) -> Path:
         """The file of ``key`` (readable prefix + a digest of the whole key)."""
         dataset = str(key.get("dataset", {}).get("class", "data")).rsplit(".", 1)[-1].lower()
-        return self.directory / f"{dataset}-{key.get('split')}-{key.get('num_samples')}-" + (
-            f"{_digest(key)}.pt"
-        )
+        name = f"{dataset}-{key.get('split')}-{key.get('num_samples')}-{_digest(key)}.pt"
+        return self.directory / name
 
     def load(self, key: Mapping[str, Any]) -> torch.Tensor | None:
         """The cached features of ``key``, or ``None`` (miss, unreadable or stale entry)."""

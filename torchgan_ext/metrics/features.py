@@ -215,6 +215,18 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_SHA256_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per process for the same path, size and mtime."""
+    stat = path.stat()
+    memo_key = (os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo_key not in _SHA256_MEMO:
+        _SHA256_MEMO[memo_key] = sha256_file(path)
+    return _SHA256_MEMO[memo_key]
+
+
 def _hash_prefix(filename: str) -> str | None:
     stem = filename.rsplit(".", 1)[0]
     tail = stem.rsplit("-", 1)[-1]
@@ -227,6 +239,7 @@ def resolve_weights(
     *,
     url: str | None = None,
     key: str | None = None,
+    alternative: str | None = None,
 ) -> tuple[Path, str]:
     """Find a weights file on disk and check it; never downloads.
 
@@ -236,9 +249,11 @@ def resolve_weights(
             ``$TORCH_HOME/hub/checkpoints/filename``.
         url: Where the file can be downloaded on a machine with network (for the message).
         key: The config key of the ``weights`` argument (for the message).
+        alternative: What else the user can do (default: point ``key`` at the file).
 
     Returns:
-        ``(path, sha256)``.
+        ``(path, identity)``: the SHA-256 for files of the standard name (which is checked
+        against the hash prefix in the name), else ``"path:size:mtime"``.
 
     Raises:
         MissingWeightsError: The file is missing, or its SHA-256 does not start with the hash
@@ -255,21 +270,26 @@ def resolve_weights(
         where = f"{hub} ($TORCH_HOME/hub/checkpoints)"
     if not path.is_file():
         fetch = f"download it on a machine with network ({url}) and " if url else ""
+        hint = alternative or f"set {key or 'the metric argument weights'} to its path"
         raise MissingWeightsError(
             f"weights file {filename!r} not found in {where}; {fetch}copy it to {hub / filename}"
-            f" or point {key or 'weights'} at it. Metrics never download weights nor fall back "
-            "to random weights (see docs/metrics.md)",
+            f" or {hint}. "
+            "Metrics never download weights nor fall back to random weights (see "
+            "docs/metrics.md)",
             key=key,
         )
-    digest = sha256_file(path)
     prefix = _hash_prefix(filename)
-    if path.name == filename and prefix is not None and not digest.startswith(prefix):
-        raise MissingWeightsError(
-            f"{path} is not the expected {filename!r}: its SHA-256 starts with {digest[:8]}, "
-            f"not {prefix} (a truncated copy or another file); copy the original file again",
-            key=key,
-        )
-    return path, digest
+    if path.name == filename and prefix is not None:
+        digest = _cached_sha256(path)
+        if not digest.startswith(prefix):
+            raise MissingWeightsError(
+                f"{path} is not the expected {filename!r}: its SHA-256 starts with {digest[:8]}, "
+                f"not {prefix} (a truncated copy or another file); copy the original file again",
+                key=key,
+            )
+        return path, digest
+    stat = path.stat()  # a file of another name is identified by path, size and time
+    return path, f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _load_state_dict(path: Path, key: str | None) -> dict[str, Any]:

@@ -68,8 +68,33 @@ TORCHGAN_DATA_ARGUMENTS = {
     tgm.AutoEncodingDiscriminator: _IMAGE_IN,
 }
 
+
+class ClassifierScore(tm.ClassifierScore):
+    """torchgan's ``ClassifierScore`` that never downloads weights.
+
+    Without a ``classifier`` it needs torchvision's Inception V3 weights on disk and raises
+    :class:`~torchgan_ext.errors.MissingWeightsError` (naming the file and
+    ``$TORCH_HOME/hub/checkpoints``) instead of trying to download them.
+    """
+
+    def __init__(self, classifier=None, transform=None, sample_size=1):
+        if classifier is None:
+            from ..metrics.features import (
+                TORCHVISION_INCEPTION_FILE,
+                TORCHVISION_INCEPTION_URL,
+                resolve_weights,
+            )
+
+            resolve_weights(
+                TORCHVISION_INCEPTION_FILE,
+                url=TORCHVISION_INCEPTION_URL,
+                alternative="pass a classifier",
+            )
+        super().__init__(classifier, transform, sample_size)
+
+
 TORCHGAN_METRICS = {
-    "classifier_score": tm.ClassifierScore,
+    "classifier_score": ClassifierScore,
 }
 
 

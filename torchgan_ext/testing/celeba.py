@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.io import encode_jpeg, encode_png
+from PIL import Image
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
@@ -179,8 +179,11 @@ def write_celeba(
     for i, name in enumerate(filenames):
         flags = {a: bool(values[i, j]) for j, a in enumerate(names)}
         image = _to_hwc(draw(i, flags, size), size)
-        data = encode_jpeg(image, quality=quality) if ext == ".jpg" else encode_png(image)
-        (images / name).write_bytes(data.numpy().tobytes())
+        pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+        if ext == ".jpg":
+            pil.save(images / name, format="JPEG", quality=quality)
+        else:
+            pil.save(images / name, format="PNG")
 
     nl = "\r\n" if crlf else "\n"
     files = {"attributes": base / "list_attr_celeba.txt"}

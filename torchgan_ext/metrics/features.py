@@ -172,7 +172,8 @@ class FeatureExtractor(nn.Module):
         network: Maps prepared images to ``(N, ...)`` outputs (flattened here).
         spec: How ``network`` wants its images.
         name: A readable name (``inception_v3_fid``, a registry name or a class name).
-        fingerprint: Identifies the network and weights (part of the real-feature cache key).
+        fingerprint: Identifies the network and weights; the input spec is appended (the
+            whole is part of the real-feature cache key).
     """
 
     def __init__(self, network: nn.Module, spec: InputSpec, name: str, fingerprint: str) -> None:
@@ -180,7 +181,8 @@ class FeatureExtractor(nn.Module):
         self.network = network.eval().requires_grad_(False)
         self.spec = spec
         self.name = name
-        self.fingerprint = fingerprint
+        # the input conversion is part of what the features mean
+        self.fingerprint = f"{fingerprint}|input={sorted(asdict(spec).items())}"
 
     def train(self, mode: bool = True) -> FeatureExtractor:
         """Always stays in evaluation mode."""

@@ -365,3 +365,17 @@ def test_a_metric_never_pickles_its_network():
     assert len(blob) < 5000  # the extractor's ~40k parameters are not in it
     clone = pickle.loads(blob)
     assert clone._extractor is None and clone.last_result == metric.last_result
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_metrics_run_on_the_cuda_device():
+    gen = _SpyGenerator().cuda()
+    metric = InceptionScore(extractor=TinyFeatureExtractor(), num_samples=64, splits=2)
+    state = torch.cuda.get_rng_state()
+    first = metric.metric_ops(gen, torch.device("cuda"))
+    assert torch.equal(state, torch.cuda.get_rng_state())  # forked RNG on the device too
+    assert next(metric.extractor().parameters()).is_cuda
+    assert metric.metric_ops(gen, torch.device("cuda")) == first  # same noise every time
+    assert first >= 1.0
+    feats = torch.randn(300, 8, device="cuda", dtype=torch.float64)
+    assert frechet_distance(feats, feats + 1) == pytest.approx(8.0, rel=1e-6)

@@ -234,3 +234,23 @@ def test_sr_with_digits_source_yields_grey_pairs():
     assert ds.channels == 1 and len(ds) == 297
     lr, hr = ds[0]
     assert lr.shape == (1, 4, 4) and hr.shape == (1, 8, 8)
+
+
+def test_items_are_built_with_one_thread_and_the_setting_is_restored(classes, monkeypatch):
+    from torchgan_ext.data import _io
+
+    seen = []
+    original = _io.resize_image
+
+    def spy(image, size):
+        seen.append(torch.get_num_threads())
+        return original(image, size)
+
+    monkeypatch.setattr("torchgan_ext.data.image_folder.resize_image", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ImageFolder(classes, image_size=8)[0]
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

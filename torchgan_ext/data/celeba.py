@@ -30,6 +30,7 @@ from ._io import (
     dataset_root,
     read_image,
     resize_image,
+    single_threaded,
     size_pair,
     to_unit_range,
 )
@@ -265,6 +266,7 @@ class CelebA(VisionDataset):
 
         rows = self._split_rows(base, filenames, attr_path, num_test)
         self.image_dir = self._image_dir(base, image_dir)
+        self._dir = os.fspath(self.image_dir)
         present = set(os.listdir(self.image_dir))
         missing = [i for i in rows if filenames[i] not in present]
         if missing:
@@ -356,8 +358,9 @@ class CelebA(VisionDataset):
     def __len__(self) -> int:
         return len(self.filenames)
 
+    @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        path = self.image_dir / self.filenames[index]
+        path = os.path.join(self._dir, self.filenames[index])  # str: cheaper than Path
         image = read_image(path, 3)
         if self.crop is not None:
             h, w = image.shape[-2:]

@@ -28,6 +28,7 @@ from ._io import (
     read_image,
     resize_image,
     resize_label,
+    single_threaded,
     size_pair,
     to_unit_range,
 )
@@ -325,6 +326,7 @@ class Cityscapes(VisionDataset):
             )
         return target
 
+    @single_threaded
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         image = read_image(self.images[index], 3)
         target = None if self.target == "none" else self._load_target(index, image.shape)

@@ -17,6 +17,7 @@ from ._io import (
     coin,
     read_image,
     resize_image,
+    single_threaded,
     size_pair,
     to_unit_range,
 )
@@ -154,6 +155,7 @@ class ImageFolder(VisionDataset):
             image = image[:, top : top + self.size[0], left : left + self.size[1]]
         return image
 
+    @single_threaded
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         image = self.load(index)
         if self.flip and coin():

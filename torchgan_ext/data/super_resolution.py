@@ -25,6 +25,7 @@ from ._io import (
     coin,
     random_crop_box,
     read_image,
+    single_threaded,
     to_unit_range,
 )
 from .image_folder import list_images
@@ -184,6 +185,7 @@ class SuperResolution(Dataset):
         top, left = box(h, w, (c, c))
         return image[:, top : top + c, left : left + c]
 
+    @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = index % (len(self) // self.repeats)
         if self.source is not None:

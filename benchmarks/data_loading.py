@@ -209,7 +209,7 @@ def main() -> None:
         f"median of {args.repeats} interleaved passes"
     )
     print(
-        f"{'pipeline':<26}{'images/s':>9}{'/ raw':>7}{'/ PIL':>7}{'CPU-time img/s':>16}{'/ raw':>7}"
+        f"{'pipeline':<40}{'images/s':>9}{'/ raw':>7}{'/ PIL':>7}{'CPU-time img/s':>16}{'/ raw':>7}"
     )
     for name, value in wall.items():
         in_process = "workers" not in name or name.endswith(" 0 workers")

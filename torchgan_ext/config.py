@@ -120,6 +120,7 @@ class DataConfig:
     args: dict[str, Any] = _mapping()
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     val: ValDataConfig | None = None
+    skip_corrupt: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class TrainerConfig:
     nrow: int | None = _opt(None, min=1)
     eval_every: int | None = _opt(None, min=1)
     ema: EMAConfig | None = None
+    nonfinite: Literal["stop", "skip"] = "stop"
+    max_nonfinite_skips: int = _opt(10, min=0)
 
 
 @dataclass(frozen=True)

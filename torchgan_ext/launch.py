@@ -378,6 +378,10 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
     seed_everything(config.seed)
     validate_components(config, data_provided=())
     dataset = build_dataset(config.data)
+    if config.data.skip_corrupt:
+        from .data.skip_corrupt import SkipCorrupt
+
+        dataset = SkipCorrupt(dataset)
     info = data_info(dataset)
     # constructor arguments, now that the dataset can fill data-derived ones
     for name, m in config.models.items():
@@ -431,6 +435,8 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         sample_batch=sample_batch,
         val_loader=val_loader,
         seed=config.seed,
+        nonfinite=t.nonfinite,
+        max_nonfinite_skips=t.max_nonfinite_skips,
     )
     trainer.data_info = info
     trainer.resolved_config = dataclasses.replace(
@@ -518,6 +524,9 @@ def run(
         if log:
             v = log[-1]
             metric_values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
+    skipped = getattr(loader.dataset, "skipped", None)
+    if skipped:
+        print(f"skipped {skipped} corrupt samples (data.skip_corrupt: true)", file=stream)
     if trainer.stopped_by_signal is not None:
         print(
             f"stopped by signal {trainer.stopped_by_signal} at step {trainer.step}; "

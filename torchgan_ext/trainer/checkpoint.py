@@ -156,7 +156,14 @@ def load_newest_checkpoint(
 
 
 def prune_checkpoints(directory: str | os.PathLike, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoints; returns the deleted paths."""
+    """Delete all but the newest ``keep`` checkpoints (and temporary files left by a killed
+    process); returns the deleted checkpoint paths."""
+    for stale in Path(directory).glob(".ckpt-*.pt.tmp-*"):
+        if not stale.name.endswith(f".tmp-{os.getpid()}"):
+            try:
+                stale.unlink()
+            except FileNotFoundError:
+                pass
     paths = list_checkpoints(directory)
     doomed = paths[: max(0, len(paths) - keep)]
     for p in doomed:

@@ -29,6 +29,7 @@ import math
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,11 @@ class Trainer(TorchganTrainer):
         sample_batch: A fixed batch of real data for sample grids of conditional models.
         val_loader: A validation loader, available to metrics as ``val_loader``.
         seed: Seed of the data order (see :class:`~torchgan_ext.data.ResumableSampler`).
+        nonfinite: ``"stop"``: a NaN/inf loss stops the run (checked at the refresh rate and
+            before every checkpoint, so no bad checkpoint is written); ``"skip"``: an optimizer
+            step whose gradients are not finite is skipped (one host sync per step), up to
+            ``max_nonfinite_skips`` times in total, then the run stops.
+        max_nonfinite_skips: See ``nonfinite``.
         **kwargs: Stored on the trainer, as in torchgan (available to losses by name).
     """
 
@@ -162,6 +168,8 @@ class Trainer(TorchganTrainer):
         sample_batch: Any = None,
         val_loader: DataLoader | None = None,
         seed: int = 0,
+        nonfinite: str = "stop",
+        max_nonfinite_skips: int = 10,
         **kwargs: Any,
     ) -> None:
         self.out_dir = Path(out_dir)
@@ -235,8 +243,43 @@ class Trainer(TorchganTrainer):
         self._last_checkpoint_step: int | None = None
         self._last_sample_step: int | None = None
 
+        if nonfinite not in ("stop", "skip"):
+            raise ValueError(f"nonfinite must be 'stop' or 'skip', got {nonfinite!r}")
+        self.nonfinite = nonfinite
+        self.max_nonfinite_skips = max_nonfinite_skips
+        self.nonfinite_skips = 0
+        if nonfinite == "skip":
+            for name in self.optimizer_names:
+                getattr(self, name).register_step_pre_hook(self._skip_nonfinite_step)
+
         self._store_loss_maps()
         self._store_metric_maps()
+
+    def _skip_nonfinite_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any):
+        """Optimizer pre-hook: drop all gradients (so ``step`` changes nothing) when any is
+        not finite."""
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        norms = torch._foreach_norm([p.grad for p in params])
+        if bool(torch.stack(norms).isfinite().all()):
+            return
+        for p in params:
+            p.grad = None
+        self.nonfinite_skips += 1
+        name = next((n for n in self.optimizer_names if getattr(self, n) is optimizer), "?")
+        warnings.warn(
+            f"step {self.step + 1}: non-finite gradients for {name}; step skipped "
+            f"({self.nonfinite_skips}/{self.max_nonfinite_skips})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        if self.nonfinite_skips > self.max_nonfinite_skips:
+            raise NonFiniteLossError(
+                f"more than {self.max_nonfinite_skips} steps with non-finite gradients "
+                f"(last: {name} at step {self.step + 1}); the last good checkpoint in "
+                f"{self.checkpoint_dir} is kept"
+            )
 
     # ------------------------------------------------------------------------------------------
     # construction
@@ -434,6 +477,8 @@ class Trainer(TorchganTrainer):
         }
 
     def _check_finite(self, when: str) -> None:
+        if self.nonfinite == "skip":
+            return  # non-finite steps were skipped; the reported loss may still be NaN
         for name, value in self.logger.get_loss_viz().latest().items():
             values = value if isinstance(value, tuple) else (value,)
             for v in values:

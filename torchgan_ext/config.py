@@ -628,7 +628,7 @@ def _lookup(registry: Registry, name: str, key: str) -> Any:
         raise e.with_context(key=key) from None
 
 
-DATA_ALL = ("channels", "image_size", "num_classes", "attributes", "num_attributes")
+DATA_ALL = ("channels", "image_size", "num_classes", "attributes", "num_attributes", "scale")
 
 
 def validate_components(config: Config, data_provided: Sequence[str] = ()) -> None:

@@ -51,7 +51,14 @@ __all__ = [
 ]
 
 #: Dataset attributes that models can take over (``data_arguments`` of a model class).
-DATA_ATTRIBUTES = ("channels", "image_size", "num_classes", "attributes", "num_attributes")
+DATA_ATTRIBUTES = (
+    "channels",
+    "image_size",
+    "num_classes",
+    "attributes",
+    "num_attributes",
+    "scale",
+)
 
 
 @dataclass

@@ -1,3 +1,5 @@
 """losses of torchgan-ext."""
 
-__all__: list[str] = []
+from .hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+
+__all__: list[str] = ["HingeGeneratorLoss", "HingeDiscriminatorLoss"]

@@ -1,3 +1,5 @@
 """models of torchgan-ext."""
 
-__all__: list[str] = []
+from .sagan import SAGANDiscriminator, SAGANGenerator
+
+__all__: list[str] = ["SAGANGenerator", "SAGANDiscriminator"]

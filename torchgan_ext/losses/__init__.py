@@ -1,5 +1,11 @@
 """losses of torchgan-ext."""
 
 from .hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+from .unet import UNetDiscriminatorLoss, UNetGeneratorLoss
 
-__all__: list[str] = ["HingeGeneratorLoss", "HingeDiscriminatorLoss"]
+__all__: list[str] = [
+    "HingeGeneratorLoss",
+    "HingeDiscriminatorLoss",
+    "UNetGeneratorLoss",
+    "UNetDiscriminatorLoss",
+]

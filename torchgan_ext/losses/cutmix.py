@@ -94,7 +94,10 @@ def _beta(n: int, alpha: float, generator: torch.Generator | None) -> torch.Tens
 
 
 def mix(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """:math:`M \\odot \\text{real} + (1 - M) \\odot \\text{fake}` (``mask`` broadcasts over channels)."""
+    """:math:`M \\odot \\text{real} + (1 - M) \\odot \\text{fake}` (``mask`` broadcasts).
+
+    ``mask`` is ``[B, 1, H, W]`` (1 = take the real pixel) and broadcasts over the channels.
+    """
     return torch.lerp(fake, real, mask)
 
 

@@ -15,10 +15,14 @@ from ..data.digits import Digits
 from ..data.image_folder import ImageFolder
 from ..data.super_resolution import SuperResolution
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+from ..losses.unet import UNetDiscriminatorLoss, UNetGeneratorLoss
 from ..metrics.fid import FrechetInceptionDistance
 from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
+from ..metrics.unet_accuracy import UNetCutMixAccuracy
+from ..models.biggan import BigGANGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
+from ..models.unet_discriminator import UNetDiscriminator
 from ..trainer.schedulers import LinearDecayLR
 
 __all__: list[str] = []
@@ -28,12 +32,16 @@ __all__: list[str] = []
 def torchgan_ext_register_models(registry):
     registry.register("sagan_generator", SAGANGenerator)
     registry.register("sagan_discriminator", SAGANDiscriminator)
+    registry.register("unet_discriminator", UNetDiscriminator)
+    registry.register("biggan_generator", BigGANGenerator)
 
 
 @hookimpl
 def torchgan_ext_register_losses(registry):
     registry.register("hinge_generator", HingeGeneratorLoss)
     registry.register("hinge_discriminator", HingeDiscriminatorLoss)
+    registry.register("unet_generator", UNetGeneratorLoss)
+    registry.register("unet_discriminator", UNetDiscriminatorLoss)
 
 
 @hookimpl
@@ -41,6 +49,7 @@ def torchgan_ext_register_metrics(registry):
     registry.register("fid", FrechetInceptionDistance)
     registry.register("kid", KernelInceptionDistance)
     registry.register("inception_score", InceptionScore)
+    registry.register("unet_cutmix_accuracy", UNetCutMixAccuracy)
 
 
 @hookimpl

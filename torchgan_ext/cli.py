@@ -7,6 +7,7 @@ Exit codes: 0 success; 2 configuration or usage error (one line, no traceback un
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -84,11 +85,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PLUGIN",
         help="load a plugin module, or block one with no:NAME (repeatable)",
     )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data-parallel with N processes on this machine (via torchrun)",
+    )
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     return p
 
 
-def _main(args: argparse.Namespace) -> int:
+def _launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """Re-run this command under torchrun with ``nproc`` processes (one per GPU, or CPU/gloo)."""
+    from torch.distributed.run import main as torchrun_main
+
+    rest: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a == "--nproc":
+            next(it, None)  # drop its value
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    try:
+        torchrun_main(
+            ["--standalone", f"--nproc_per_node={nproc}", "-m", "torchgan_ext.cli", *rest]
+        )
+    except Exception as e:  # noqa: BLE001 - torchrun reports the failed rank's error itself
+        print(f"torchgan-run: error: distributed run failed: {type(e).__name__}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise ConfigError(f"--nproc must be >= 1, got {args.nproc}", file="command line")
+        if args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+            return _launch_torchrun(args.nproc, argv)
     if args.list:
         load_plugins(args.plugins)
         for name in REGISTRIES[args.list].list():
@@ -127,6 +161,8 @@ def _main(args: argparse.Namespace) -> int:
     from .launch import run
 
     result = run(config, resume=args.resume, overwrite=args.overwrite)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return EXIT_OK
     print(f"done: step {result.step}, epoch {result.epoch}; checkpoint {result.checkpoint}")
     return EXIT_OK
 
@@ -137,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_traceback = "--traceback" in argv
     try:
         args = build_parser().parse_args(argv)
-        return _main(args)
+        return _main(args, argv)
     except ConfigError as e:
         if show_traceback:
             traceback.print_exc()

@@ -148,6 +148,10 @@ class TrainerConfig:
     ema: EMAConfig | None = None
     nonfinite: Literal["stop", "skip"] = "stop"
     max_nonfinite_skips: int = _opt(10, min=0)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    sync_batchnorm: bool = False
 
 
 @dataclass(frozen=True)

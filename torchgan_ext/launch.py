@@ -35,6 +35,7 @@ from .config import (
 )
 from .errors import CheckpointError, ConfigError, TorchganExtError
 from .trainer.checkpoint import load_checkpoint
+from .trainer.distributed import DistInfo, init_distributed
 from .trainer.trainer import Trainer, resolve_device
 
 __all__ = [
@@ -161,6 +162,7 @@ def build_loader(
     *,
     train: bool = True,
     batch_size: int | None = None,
+    dist_info: DistInfo | None = None,
 ) -> DataLoader:
     """A DataLoader with a :class:`~torchgan_ext.data.ResumableSampler` and seeded workers."""
     from .data.sampler import ResumableSampler
@@ -175,7 +177,15 @@ def build_loader(
             key="data.loader.batch_size",
             file=config.source,
         )
-    sampler = ResumableSampler(n, shuffle=lc.shuffle and train, seed=config.seed)
+    info = dist_info if (dist_info is not None and train) else DistInfo()
+    sampler = ResumableSampler(
+        n,
+        shuffle=lc.shuffle and train,
+        seed=config.seed,
+        num_replicas=info.world_size,
+        rank=info.rank,
+        drop_last=info.enabled,
+    )
     pin = lc.pin_memory if lc.pin_memory is not None else device.type == "cuda"
     kwargs: dict[str, Any] = {}
     if lc.num_workers > 0:
@@ -358,6 +368,33 @@ def dry_check(trainer: Trainer, config: Config) -> None:
                 model.train(was_training)
 
 
+def _compile_checks(trainer: Trainer) -> dict[str, Any]:
+    """Test forward passes that trigger compilation before training (fallback on failure)."""
+    real = trainer.real_inputs
+    checks: dict[str, Any] = {}
+    for name in trainer.model_names:
+        model = getattr(trainer, name)
+        if isinstance(model, Generator) and not hasattr(model, "sample_grid"):
+
+            def check_g(m: nn.Module) -> None:
+                with torch.no_grad():
+                    m(*m.sampler(2, trainer.device))
+
+            checks[name] = check_g
+        elif (
+            isinstance(model, Discriminator)
+            and isinstance(real, torch.Tensor)
+            and getattr(model, "label_type", "none") == "none"
+        ):
+
+            def check_d(m: nn.Module) -> None:
+                with torch.no_grad():
+                    m(real[:2])
+
+            checks[name] = check_d
+    return checks
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -382,6 +419,14 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         raise ConfigError(
             "CUDA is not available on this machine; use device: auto or cpu", key="device"
         )
+    dist_info = init_distributed(device)
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+    if config.trainer.sync_batchnorm and device.type != "cuda":
+        raise ConfigError(
+            "SyncBatchNorm needs CUDA devices; set trainer.sync_batchnorm: false on CPU",
+            key="trainer.sync_batchnorm",
+        )
     seed_everything(config.seed)
     validate_components(config, data_provided=())
     dataset = build_dataset(config.data)
@@ -400,7 +445,7 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
             f"model {m.name!r}",
             provided=data_derived_arguments(cls, m.args, info),
         )
-    loader = build_loader(dataset, config, device)
+    loader = build_loader(dataset, config, device, dist_info=dist_info)
     val_loader = None
     sample_source: Dataset = dataset
     if config.data.val is not None:
@@ -444,6 +489,10 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         seed=config.seed,
         nonfinite=t.nonfinite,
         max_nonfinite_skips=t.max_nonfinite_skips,
+        precision=t.precision,
+        channels_last=t.channels_last,
+        distributed=dist_info,
+        sync_batchnorm=t.sync_batchnorm,
     )
     trainer.data_info = info
     trainer.resolved_config = dataclasses.replace(
@@ -453,6 +502,10 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
     _init_from(trainer, config)  # a later --resume overrides these weights
     trainer._set_batch(sample_batch)
     dry_check(trainer, config)
+    if t.compile:
+        trainer.compile_models(_compile_checks(trainer))
+    if dist_info.enabled:  # every rank draws its own noise from here on
+        torch.manual_seed(config.seed + 1 + dist_info.rank)
     trainer.batch = trainer.real_inputs = trainer.labels = None
     return trainer, loader
 
@@ -503,24 +556,35 @@ def run(
         stream: Where status lines go (default stdout).
     """
     stream = stream or sys.stdout
-    out = _prepare_out_dir(config, resume, overwrite)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+
+    def say(*args: Any, **kwargs: Any) -> None:
+        if main_process:
+            print(*args, **kwargs)
+
+    out = Path(config.out_dir)
+    if main_process:  # other ranks must not race with rank 0's config.yaml
+        out = _prepare_out_dir(config, resume, overwrite)
     trainer, loader = build_trainer(config, device=device)
     resolved = trainer.resolved_config
     if device:
         resolved = dataclasses.replace(resolved, device=device)
-    _write_text_atomic(out / "config.yaml", dump_config(resolved))
+    if main_process:
+        _write_text_atomic(out / "config.yaml", dump_config(resolved))
     resumed_from = None
     if resume:
         resumed_from = trainer.load_model()
+        if trainer.dist.enabled:  # the checkpoint holds rank 0's RNG; decorrelate the ranks
+            torch.manual_seed(config.seed + 1 + trainer.dist.rank + 7919 * trainer.step)
         if resumed_from is None:
-            print(f"no checkpoint in {trainer.checkpoint_dir}; starting from step 0", file=stream)
+            say(f"no checkpoint in {trainer.checkpoint_dir}; starting from step 0", file=stream)
         else:
-            print(
+            say(
                 f"resuming from {resumed_from} (step {trainer.step}, epoch {trainer.epoch + 1})",
                 file=stream,
             )
     total = trainer.total_steps(loader)
-    print(f"training on {trainer.device}: {total} steps, writing to {out}", file=stream)
+    say(f"training on {trainer.device}: {total} steps, writing to {out}", file=stream)
     try:
         trainer.train(loader)
     finally:
@@ -533,9 +597,9 @@ def run(
             metric_values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
     skipped = getattr(loader.dataset, "skipped", None)
     if skipped:
-        print(f"skipped {skipped} corrupt samples (data.skip_corrupt: true)", file=stream)
+        say(f"skipped {skipped} corrupt samples (data.skip_corrupt: true)", file=stream)
     if trainer.stopped_by_signal is not None:
-        print(
+        say(
             f"stopped by signal {trainer.stopped_by_signal} at step {trainer.step}; "
             "resume with --resume",
             file=stream,

@@ -46,6 +46,7 @@ from ..errors import NonFiniteLossError
 from ..logging.logger import Logger
 from ..logging.progress import ProgressBar
 from ..logging.visualize import render_samples
+from .acceleration import PRECISIONS, autocast, compile_model, to_channels_last
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     checkpoint_path,
@@ -56,6 +57,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from .distributed import DistInfo, GradientAverager, any_rank, broadcast_parameters
 from .ema import ModelEMA
 
 __all__ = ["Trainer", "resolve_device", "move_to_device"]
@@ -139,6 +141,13 @@ class Trainer(TorchganTrainer):
             step whose gradients are not finite is skipped (one host sync per step), up to
             ``max_nonfinite_skips`` times in total, then the run stops.
         max_nonfinite_skips: See ``nonfinite``.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast around the training step; parameters,
+            gradients and optimizer state stay fp32).
+        channels_last: Store models and image batches as NHWC.
+        distributed: This process's place in a torchrun job (see
+            :mod:`torchgan_ext.trainer.distributed`); only rank 0 writes checkpoints, samples,
+            tensorboard, metrics and the progress bar.
+        sync_batchnorm: Convert batch norms to ``SyncBatchNorm`` (CUDA, distributed only).
         **kwargs: Stored on the trainer, as in torchgan (available to losses by name).
     """
 
@@ -170,10 +179,20 @@ class Trainer(TorchganTrainer):
         seed: int = 0,
         nonfinite: str = "stop",
         max_nonfinite_skips: int = 10,
+        precision: str = "fp32",
+        channels_last: bool = False,
+        distributed: DistInfo | None = None,
+        sync_batchnorm: bool = False,
         **kwargs: Any,
     ) -> None:
         self.out_dir = Path(out_dir)
         device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+        self.channels_last = channels_last
+        self.dist = distributed or DistInfo()
+        self.sync_batchnorm = sync_batchnorm
         BaseTrainer.__init__(
             self,
             losses_list,
@@ -225,14 +244,17 @@ class Trainer(TorchganTrainer):
         self.eval_generator = self._eval_models().get("generator")
 
         per_epoch_bar = max_steps is None
-        bar = ProgressBar(refresh_rate, log_every, enabled=progress, per_epoch=per_epoch_bar)
+        main = self.dist.is_main
+        bar = ProgressBar(
+            refresh_rate, log_every, enabled=progress and main, per_epoch=per_epoch_bar
+        )
         self.logger = Logger(
             self.model_names,
             losses_list,
             metrics_list,
             self.out_dir,
             progress=bar,
-            tensorboard=tensorboard,
+            tensorboard=tensorboard and main,
             log_every=log_every,
             grad_norms=grad_norms,
         )
@@ -248,6 +270,10 @@ class Trainer(TorchganTrainer):
         self.nonfinite = nonfinite
         self.max_nonfinite_skips = max_nonfinite_skips
         self.nonfinite_skips = 0
+        if self.dist.enabled:  # averaged gradients first, then the finiteness check
+            averager = GradientAverager(self.dist)
+            for name in self.optimizer_names:
+                getattr(self, name).register_step_pre_hook(averager)
         if nonfinite == "skip":
             for name in self.optimizer_names:
                 getattr(self, name).register_step_pre_hook(self._skip_nonfinite_step)
@@ -288,6 +314,11 @@ class Trainer(TorchganTrainer):
         factory = spec["name"]
         model = factory(**dict(spec.get("args", {}))) if callable(factory) else factory
         model = model.to(self.device)
+        if self.sync_batchnorm and self.dist.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if self.channels_last:
+            model = to_channels_last(model)
+        broadcast_parameters(model, self.dist)
         setattr(self, key, model)
         self.model_names.append(key)
         opt = spec["optimizer"]
@@ -374,13 +405,16 @@ class Trainer(TorchganTrainer):
         if restore_rng:
             set_rng_state(state["rng"])
 
-    def save_model(self, epoch: int | None = None, save_items: Any = None) -> Path:
+    def save_model(self, epoch: int | None = None, save_items: Any = None) -> Path | None:
         """Write a checkpoint of the current step atomically and prune old ones.
 
         (torchgan's signature is kept; ``epoch`` and ``save_items`` are ignored because the
         checkpoint always holds the trainer's whole state.)
         """
         self._check_finite("before writing a checkpoint")
+        self._last_checkpoint_step = self.step
+        if not self.dist.is_main:
+            return None
         path = save_checkpoint(self.state_dict(), checkpoint_path(self.checkpoint_dir, self.step))
         prune_checkpoints(self.checkpoint_dir, self.keep_checkpoints)
         self._last_checkpoint_step = self.step
@@ -420,9 +454,25 @@ class Trainer(TorchganTrainer):
         total = self.epochs * self.steps_per_epoch(data_loader)
         return min(total, self.max_steps) if self.max_steps else total
 
+    def compile_models(self, check: Mapping[str, Any] | None = None) -> dict[str, bool]:
+        """``torch.compile`` every model in place; a model whose check fails runs eagerly.
+
+        Args:
+            check: ``{model name: callable(model)}`` test forward passes (from the launcher).
+
+        Returns:
+            ``{model name: compiled?}``.
+        """
+        check = check or {}
+        return {
+            name: compile_model(getattr(self, name), check.get(name)) for name in self.model_names
+        }
+
     def _set_batch(self, data: Any) -> None:
         non_blocking = self.device.type == "cuda"
         batch = move_to_device(data, self.device, non_blocking)
+        if self.channels_last:
+            batch = _channels_last(batch)
         self.batch = batch
         if isinstance(batch, tuple | list):
             self.real_inputs = batch[0]
@@ -495,8 +545,8 @@ class Trainer(TorchganTrainer):
                     )
 
     def write_samples(self) -> list[str]:
-        """Render and write the sample grids of the current step."""
-        if not self.sample_noise:
+        """Render and write the sample grids of the current step (rank 0)."""
+        if not self.sample_noise or not self.dist.is_main:
             return []
         self._last_sample_step = self.step
         grids = render_samples(
@@ -505,8 +555,8 @@ class Trainer(TorchganTrainer):
         return self.logger.log_samples(grids, self.step)
 
     def run_metrics(self) -> dict[str, float]:
-        """Evaluate every metric (torchgan's ``eval_ops``) and log the new values."""
-        if not self.metrics:
+        """Evaluate every metric (torchgan's ``eval_ops``, rank 0) and log the new values."""
+        if not self.metrics or not self.dist.is_main:
             return {}
         self.eval_generator = self._eval_models().get("generator")
         for name in self.model_names:
@@ -574,14 +624,15 @@ class Trainer(TorchganTrainer):
                         continue
                     self._set_batch(data)
                     self.logger.before_step(self.step)
-                    lgen, ldis, gen_iter, dis_iter = self.train_iter()
+                    with autocast(self.device, self.precision):
+                        lgen, ldis, gen_iter, dis_iter = self.train_iter()
                     info = self.loss_information
                     info["generator_losses"] += _detached(lgen)
                     info["discriminator_losses"] += _detached(ldis)
                     info["generator_iters"] += gen_iter
                     info["discriminator_iters"] += dis_iter
                     self._after_step(gen_iter)
-                    if self._done() or self._stop.signal is not None:
+                    if self._done() or self._stop_requested():
                         break
                 else:
                     self._end_epoch()
@@ -593,6 +644,13 @@ class Trainer(TorchganTrainer):
             self._finish()
         finally:
             self._stop.uninstall()
+
+    def _stop_requested(self) -> bool:
+        if not self.dist.enabled:
+            return self._stop.signal is not None
+        if self.step % self.refresh_rate != 0:  # ranks agree at the refresh rate
+            return False
+        return any_rank(self._stop.signal is not None, self.dist, self.device)
 
     def _done(self) -> bool:
         return bool(self.max_steps and self.step >= self.max_steps)
@@ -643,6 +701,16 @@ class Trainer(TorchganTrainer):
 
     def __call__(self, data_loader: DataLoader, **kwargs: Any) -> None:
         self.train(data_loader, **kwargs)
+
+
+def _channels_last(data: Any) -> Any:
+    if isinstance(data, torch.Tensor):
+        return data.contiguous(memory_format=torch.channels_last) if data.dim() == 4 else data
+    if isinstance(data, tuple | list):
+        return type(data)(_channels_last(d) for d in data)
+    if isinstance(data, dict):
+        return {k: _channels_last(v) for k, v in data.items()}
+    return data
 
 
 def _detached(value: Any) -> Any:

@@ -20,7 +20,7 @@ def _train(tmp_path, name, steps=3, **trainer):
 
 def _max_rel_diff(a, b):
     out = 0.0
-    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+    for (_k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         if va.is_floating_point():
             scale = va.float().abs().max().clamp_min(1e-8)
             out = max(out, float((va.float() - vb.float()).abs().max() / scale))

@@ -1,0 +1,243 @@
+"""Training throughput of every model family in fp32 / bf16 / bf16+channels_last (/ +compile).
+
+For each family the shipped paper config is loaded as is (models, losses, optimizers, ncritic,
+resolution and batch) and only the data is replaced by the in-memory ``synthetic`` dataset of the
+same shape (``torchgan_ext.testing.synthetic``), so that no dataset is needed and data loading
+does not dominate. SRGAN's VGG19 content network gets a weights file of *random* numbers written
+by this script (the compute is the same as with ImageNet weights; the numbers are not a model).
+
+Per mode the trainer runs ``--warmup`` + ``--steps`` iterations; the time per iteration is the
+median of per-iteration wall times (device synchronised). Reported: images/s (batch / median
+time), the speed-up over fp32, and the framework overhead: the trainer's time per iteration over
+a direct loop that calls the same losses' ``train_ops`` on the same batches (same math, no
+trainer). Results go to a JSON file.
+
+    python benchmarks/run_all.py                          # CPU: paper sizes, batch capped at 8
+    python benchmarks/run_all.py --device cuda --compile  # GPU: paper batch sizes
+    python benchmarks/run_all.py --families dcgan sagan --steps 5 --batch 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from torchgan_ext import build_trainer, config, load_plugins  # noqa: E402
+from torchgan_ext.config import read_yaml  # noqa: E402
+
+FAMILIES = {
+    "dcgan": "configs/celeba_dcgan64.yaml",
+    "sagan": "configs/sagan_celeba.yaml",
+    "unetgan": "configs/unetgan_celeba128.yaml",
+    "srgan": "configs/srgan_x4.yaml",
+    "stargan": "configs/stargan_celeba.yaml",
+}
+MODES = {
+    "fp32": {"precision": "fp32"},
+    "bf16": {"precision": "bf16"},
+    "bf16+cl": {"precision": "bf16", "channels_last": True},
+    "bf16+cl+compile": {"precision": "bf16", "channels_last": True, "compile": True},
+}
+
+
+def synthetic_data(data: dict, batch: int) -> dict:
+    """The synthetic dataset with the shape of ``data`` (a config's data section)."""
+    args = data.get("args", {})
+    synth: dict = {"channels": 3, "length": 4 * batch}
+    if data["name"] == "super_resolution":
+        synth.update(image_size=args.get("crop_size", 96), scale=args.get("scale", 4))
+    else:
+        synth["image_size"] = args.get("image_size", 64)
+        if args.get("attributes"):
+            synth["attributes"] = list(args["attributes"])
+    return {
+        "name": "synthetic",
+        "args": synth,
+        "loader": {"batch_size": batch, "num_workers": 0, "shuffle": True, "drop_last": True},
+    }
+
+
+def family_config(
+    name: str, mode: dict, batch: int | None, cap: int, steps: int, out: str, vgg_weights: str
+) -> tuple[dict, int]:
+    raw = read_yaml(ROOT / FAMILIES[name])
+    paper_batch = raw["data"]["loader"]["batch_size"]
+    bs = batch or min(paper_batch, cap)
+    cfg = copy.deepcopy(raw)
+    cfg["data"] = synthetic_data(raw["data"], bs)
+    cfg["plugins"] = ["torchgan_ext.testing.synthetic"]
+    cfg["metrics"] = []
+    cfg["out_dir"] = out
+    cfg["trainer"] = {
+        "epochs": 10**6,
+        "max_steps": steps,
+        "ncritic": raw.get("trainer", {}).get("ncritic", 1),
+        "sample_size": 4,
+        **mode,
+    }
+    cfg["logging"] = {"progress": False, "tensorboard": False}
+    for m in cfg["models"].values():
+        m.pop("init_from", None)
+        m.pop("scheduler", None)
+        if m["name"] == "stargan_generator" or m["name"] == "stargan_discriminator":
+            m.get("args", {}).pop("attributes", None)
+    for loss in cfg["losses"]:
+        if loss.get("args", {}).get("content") == "vgg19":
+            loss["args"]["weights"] = vgg_weights
+    return cfg, bs
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_trainer(trainer, loader, warmup: int) -> list[float]:
+    stamps: list[float] = []
+    original = trainer._after_step
+
+    def after_step(gen_iters):
+        original(gen_iters)
+        sync(trainer.device)
+        stamps.append(time.perf_counter())
+
+    trainer._after_step = after_step
+    trainer.train(loader)
+    return [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1 :], strict=False)]
+
+
+def time_direct(trainer, loader, steps: int) -> list[float]:
+    """The same losses' train_ops called in a plain loop (ncritic schedule kept)."""
+    from torchgan.losses import DiscriminatorLoss, GeneratorLoss
+
+    from torchgan_ext.trainer.acceleration import autocast
+
+    losses = list(trainer.losses.items())
+    stamps: list[float] = []
+    d_iters = 0
+    it = iter(loader)
+    while len(stamps) <= steps:
+        try:
+            data = next(it)
+        except StopIteration:
+            it = iter(loader)
+            data = next(it)
+        trainer._set_batch(data)
+        with autocast(trainer.device, trainer.precision):
+            for name, loss in losses:
+                is_gen = isinstance(loss, GeneratorLoss) and not isinstance(loss, DiscriminatorLoss)
+                if is_gen and d_iters % max(trainer.ncritic, 1) != 0:
+                    continue
+                loss.train_ops(**trainer._get_arguments(trainer.loss_arg_maps[name]))
+                if isinstance(loss, DiscriminatorLoss):
+                    d_iters += 1
+        sync(trainer.device)
+        stamps.append(time.perf_counter())
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    p.add_argument("--modes", nargs="+", default=["fp32", "bf16", "bf16+cl"], choices=list(MODES))
+    p.add_argument("--compile", action="store_true", help="also run bf16+cl+compile")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=4, help="timed iterations per mode")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--batch", type=int, default=None, help="override every batch size")
+    p.add_argument(
+        "--cpu-batch-cap",
+        type=int,
+        default=8,
+        help="on CPU, cap paper batch sizes at this (images/s is per image)",
+    )
+    p.add_argument("--json", default=None, help="output file (default benchmarks/results/)")
+    args = p.parse_args()
+    device = torch.device(
+        "cuda"
+        if (args.device == "auto" and torch.cuda.is_available())
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    cap = args.cpu_batch_cap if device.type == "cpu" else 10**9
+    modes = list(args.modes) + (["bf16+cl+compile"] if args.compile else [])
+    load_plugins(["torchgan_ext.testing.synthetic"])
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        vgg = os.path.join(tmp, "vgg19-random-for-timing.pth")
+        import torchvision
+
+        torch.save(torchvision.models.vgg19().state_dict(), vgg)
+        for fam in args.families:
+            base = None
+            for mode in modes:
+                cfg, bs = family_config(
+                    fam,
+                    MODES[mode],
+                    args.batch,
+                    cap,
+                    args.warmup + args.steps + 1,
+                    os.path.join(tmp, f"{fam}-{mode}"),
+                    vgg,
+                )
+                cfg["device"] = str(device)
+                trainer, loader = build_trainer(config.config_from_dict(cfg, FAMILIES[fam]))
+                per_iter = statistics.median(time_trainer(trainer, loader, args.warmup))
+                direct = statistics.median(time_direct(trainer, loader, args.steps))
+                ips = bs / per_iter
+                base = base or ips
+                row = {
+                    "family": fam,
+                    "mode": mode,
+                    "batch": bs,
+                    "image_size": cfg["data"]["args"]["image_size"],
+                    "ms_per_iter": per_iter * 1e3,
+                    "images_per_s": ips,
+                    "speedup_vs_fp32": ips / base,
+                    "overhead_vs_direct": per_iter / direct,
+                }
+                results.append(row)
+                print(
+                    f"{fam:<8} {mode:<16} batch {bs:>3} {row['image_size']:>4}px "
+                    f"{row['ms_per_iter']:>10.1f} ms/it {ips:>9.2f} img/s "
+                    f"x{row['speedup_vs_fp32']:.2f} vs fp32  "
+                    f"overhead {row['overhead_vs_direct']:.3f}",
+                    flush=True,
+                )
+                del trainer, loader
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    out = (
+        Path(args.json)
+        if args.json
+        else ROOT / "benchmarks" / "results" / (f"run_all_{device.type}.json")
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "device": str(device),
+                "device_name": name or "cpu",
+                "torch": torch.__version__,
+                "steps": args.steps,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -414,3 +414,65 @@ def test_traceback_flag_shows_traceback(tmp_path, capsys):
     assert main([str(path), "--traceback"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "did you mean 'digits'" in err
+
+
+def _celeba_config(tmp_path, **data_args):
+    from torchgan_ext.testing import write_celeba
+
+    fake = write_celeba(tmp_path / "data", num_images=12, size=(40, 32))
+    cfg = tiny_config(tmp_path / "run")
+    cfg["data"] = {
+        "name": "celeba",
+        "args": {"root": str(fake.root), "crop_size": 32, "image_size": 16, **data_args},
+        "loader": {"batch_size": 4},
+    }
+    cfg["models"]["generator"]["args"]["out_channels"] = 3
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "case_id, edit, key, fragments",
+    [
+        (
+            "missing-data-root",
+            lambda c: c["data"]["args"].update(root="/nonexistent/celeba"),
+            "data.args.root",
+            ["/nonexistent/celeba"],
+        ),
+        (
+            "attribute-not-in-dataset",
+            lambda c: c["data"]["args"].update(attributes=["Blond_Hair", "Blnd_Hair"]),
+            "data.args.attributes",
+            ["Blnd_Hair", "did you mean 'Blond_Hair'"],
+        ),
+        (
+            "metric-reference-val-without-val-split",
+            lambda c: c.update(
+                plugins=["torchgan_ext.testing.extractors"],
+                metrics=[
+                    {
+                        "name": "fid",
+                        "args": {
+                            "extractor": "tiny_feature_extractor",
+                            "reference": "val",
+                            "num_samples": 8,
+                        },
+                    }
+                ],
+            ),
+            "data.val",
+            ["reference: val", "no validation split"],
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "-" in v else "",
+)
+def test_bad_data_config(tmp_path, capsys, case_id, edit, key, fragments):
+    cfg = _celeba_config(tmp_path)
+    edit(cfg)
+    path = _write(tmp_path, lambda _: cfg)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and f"{key}:" in err, err
+    for fragment in fragments:
+        assert fragment in err, err

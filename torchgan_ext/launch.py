@@ -499,6 +499,13 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         config,
         models={n: dataclasses.replace(m, args=resolved_args[n]) for n, m in config.models.items()},
     )
+    for i, metric in enumerate(metrics or []):  # metrics may check the run before training
+        validate = getattr(metric, "validate", None)
+        if callable(validate):
+            try:
+                validate(trainer)
+            except ConfigError as e:
+                raise e.with_context(key=f"metrics.{i}") from e
     _init_from(trainer, config)  # a later --resume overrides these weights
     trainer._set_batch(sample_batch)
     dry_check(trainer, config)

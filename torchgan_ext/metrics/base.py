@@ -220,6 +220,11 @@ class RealReferenceMetric(GeneratorMetric):
         self.recompute_real = bool(recompute_real)
         self._real_memory: tuple[dict[str, Any], torch.Tensor] | None = None
 
+    def validate(self, trainer: Any) -> None:
+        """Called by the launcher before training: ``reference: val`` needs ``data.val``."""
+        if self.reference == "val" and getattr(trainer, "val_loader", None) is None:
+            self.reference_loader(None, None)  # raises the ConfigError
+
     def reference_loader(
         self, data_loader: DataLoader | None, val_loader: DataLoader | None
     ) -> tuple[DataLoader, str]:

@@ -1,5 +1,6 @@
 """metrics of torchgan-ext."""
 
+from .attribute_accuracy import AttributeAccuracy, ClassifierAccuracy
 from .cache import RealFeatureCache
 from .features import FeatureExtractor, InputSpec, build_feature_extractor, prepare_images
 from .fid import FrechetInceptionDistance, frechet_distance
@@ -8,6 +9,8 @@ from .kid import KernelInceptionDistance, kernel_inception_distance
 from .unet_accuracy import UNetCutMixAccuracy
 
 __all__ = [
+    "AttributeAccuracy",
+    "ClassifierAccuracy",
     "FeatureExtractor",
     "FrechetInceptionDistance",
     "InceptionScore",

@@ -1,7 +1,9 @@
 """models of torchgan-ext."""
 
+from .attribute_classifier import AttributeClassifier
 from .biggan import BigGANGenerator
 from .sagan import SAGANDiscriminator, SAGANGenerator
+from .stargan import StarGANDiscriminator, StarGANGenerator
 from .unet_discriminator import UNetDiscriminator
 
 __all__: list[str] = [
@@ -9,4 +11,7 @@ __all__: list[str] = [
     "SAGANDiscriminator",
     "BigGANGenerator",
     "UNetDiscriminator",
+    "StarGANGenerator",
+    "StarGANDiscriminator",
+    "AttributeClassifier",
 ]

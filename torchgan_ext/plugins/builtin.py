@@ -14,14 +14,19 @@ from ..data.cityscapes import Cityscapes
 from ..data.digits import Digits
 from ..data.image_folder import ImageFolder
 from ..data.super_resolution import SuperResolution
+from ..losses.classification import AttributeClassificationLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+from ..losses.stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from ..losses.unet import UNetDiscriminatorLoss, UNetGeneratorLoss
+from ..metrics.attribute_accuracy import AttributeAccuracy, ClassifierAccuracy
 from ..metrics.fid import FrechetInceptionDistance
 from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
 from ..metrics.unet_accuracy import UNetCutMixAccuracy
+from ..models.attribute_classifier import AttributeClassifier
 from ..models.biggan import BigGANGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
+from ..models.stargan import StarGANDiscriminator, StarGANGenerator
 from ..models.unet_discriminator import UNetDiscriminator
 from ..trainer.schedulers import LinearDecayLR
 
@@ -34,6 +39,9 @@ def torchgan_ext_register_models(registry):
     registry.register("sagan_discriminator", SAGANDiscriminator)
     registry.register("unet_discriminator", UNetDiscriminator)
     registry.register("biggan_generator", BigGANGenerator)
+    registry.register("stargan_generator", StarGANGenerator)
+    registry.register("stargan_discriminator", StarGANDiscriminator)
+    registry.register("attribute_classifier", AttributeClassifier)
 
 
 @hookimpl
@@ -42,6 +50,9 @@ def torchgan_ext_register_losses(registry):
     registry.register("hinge_discriminator", HingeDiscriminatorLoss)
     registry.register("unet_generator", UNetGeneratorLoss)
     registry.register("unet_discriminator", UNetDiscriminatorLoss)
+    registry.register("stargan_generator", StarGANGeneratorLoss)
+    registry.register("stargan_discriminator", StarGANDiscriminatorLoss)
+    registry.register("attribute_classification", AttributeClassificationLoss)
 
 
 @hookimpl
@@ -50,6 +61,8 @@ def torchgan_ext_register_metrics(registry):
     registry.register("kid", KernelInceptionDistance)
     registry.register("inception_score", InceptionScore)
     registry.register("unet_cutmix_accuracy", UNetCutMixAccuracy)
+    registry.register("attribute_accuracy", AttributeAccuracy)
+    registry.register("classifier_accuracy", ClassifierAccuracy)
 
 
 @hookimpl

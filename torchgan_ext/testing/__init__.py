@@ -4,6 +4,7 @@ Tests never touch the network: they use the bundled digits, miniature datasets w
 in the official formats, tiny models and tiny feature extractors.
 """
 
+from .attribute_digits import ATTRIBUTE_DIGITS_ATTRIBUTES, write_attribute_digits
 from .celeba import CELEBA_ATTRIBUTES, FakeCelebA, index_color, write_celeba
 from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
 from .configs import tiny_config
@@ -14,6 +15,8 @@ __all__ = [
     "FakeCelebA",
     "write_celeba",
     "index_color",
+    "ATTRIBUTE_DIGITS_ATTRIBUTES",
+    "write_attribute_digits",
     "FakeCityscapes",
     "write_cityscapes",
     "cityscapes_pixel",

@@ -1,0 +1,97 @@
+"""The per-sample gradient penalty of WGAN-GP (Gulrajani et al., NeurIPS 2017).
+
+`Improved Training of Wasserstein GANs <https://arxiv.org/abs/1704.00028>`_ penalises the
+critic's gradient norm at random points between real and generated samples, **per sample**,
+with one interpolation coefficient per sample:
+
+.. math::
+    \\hat x_i = \\epsilon_i x_i + (1 - \\epsilon_i) \\tilde x_i, \\quad
+    \\epsilon_i \\sim U[0, 1]
+
+    \\mathcal L_{gp} = \\frac{1}{B} \\sum_{i=1}^{B}
+        \\big(\\lVert \\nabla_{\\hat x_i} D(\\hat x_i) \\rVert_2 - 1\\big)^2
+
+torchgan 0.1.0's ``WassersteinGradientPenalty`` draws one :math:`\\epsilon` per batch and takes
+one norm over the whole batch's gradient, :math:`(\\lVert\\nabla_{\\hat x} \\sum_i D(\\hat x_i)
+\\rVert_2 - 1)^2`: for a critic with unit gradient at every sample that is
+:math:`(\\sqrt B - 1)^2`, not 0. StarGAN (https://arxiv.org/abs/1711.09020) uses the per-sample
+form, as here.
+
+For a critic with several outputs per sample (a PatchGAN map) :math:`D(\\hat x_i)` is the sum of
+the sample's outputs. One backward pass gives every sample's gradient because the critic scores
+samples independently: it must not mix samples (no batch norm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["interpolate", "gradient_norms", "per_sample_gradient_penalty"]
+
+
+def interpolate(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    alpha: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Points :math:`\\epsilon_i x_i + (1 - \\epsilon_i) \\tilde x_i` between real and fake.
+
+    Args:
+        real: Real samples ``[B, ...]``.
+        fake: Generated samples, same shape (detached by the caller when wanted).
+        alpha: Coefficients ``[B]`` (default: uniform in [0, 1), one per sample).
+        generator: RNG of the default coefficients.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} differ in shape")
+    if alpha is None:
+        alpha = torch.rand(real.size(0), generator=generator).to(real.device, real.dtype)
+    alpha = alpha.reshape(real.size(0), *([1] * (real.dim() - 1)))
+    return alpha * real + (1 - alpha) * fake
+
+
+def gradient_norms(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    create_graph: bool = True,
+) -> torch.Tensor:
+    """:math:`\\lVert \\nabla_{x_i} D(x_i) \\rVert_2` per sample, ``[B]``.
+
+    Args:
+        critic: Maps ``inputs`` to scores ``[B, ...]`` (summed per sample).
+        inputs: Points ``[B, ...]``; a detached copy is differentiated.
+        create_graph: Keep the graph so the norms can be trained through (double backward).
+    """
+    x = inputs.detach().requires_grad_(True)
+    scores = critic(x)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=create_graph)
+    return grad.flatten(1).norm(2, dim=1)
+
+
+def per_sample_gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    alpha: torch.Tensor | None = None,
+    center: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:math:`\\frac1B \\sum_i (\\lVert \\nabla_{\\hat x_i} D(\\hat x_i) \\rVert_2 - c)^2`.
+
+    Args:
+        critic: The critic (a function of the images returning scores).
+        real: Real samples.
+        fake: Generated samples (the penalty never back-propagates into them).
+        alpha: Interpolation coefficients ``[B]`` (default uniform, one per sample).
+        center: :math:`c`, the target norm (1 in WGAN-GP).
+        generator: RNG of the default coefficients.
+
+    Returns:
+        ``(penalty, norms)``: the scalar penalty (differentiable w.r.t. the critic's parameters)
+        and the detached per-sample gradient norms ``[B]``.
+    """
+    norms = gradient_norms(critic, interpolate(real, fake, alpha, generator))
+    return ((norms - center) ** 2).mean(), norms.detach()

@@ -5,6 +5,7 @@ from .cityscapes import CITYSCAPES_CLASSES, Cityscapes, CityscapesClass
 from .digits import Digits
 from .image_folder import ImageFolder
 from .sampler import ResumableSampler
+from .skimage_photos import SkimagePhotos
 from .super_resolution import SuperResolution
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "Digits",
     "ImageFolder",
     "ResumableSampler",
+    "SkimagePhotos",
     "SuperResolution",
 ]

@@ -3,12 +3,18 @@
 from .classification import AttributeClassificationLoss
 from .hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from .penalty import per_sample_gradient_penalty
+from .perceptual import VGGFeatures
+from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from .stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from .unet import UNetDiscriminatorLoss, UNetGeneratorLoss
 
 __all__: list[str] = [
     "HingeGeneratorLoss",
     "HingeDiscriminatorLoss",
+    "SRGANGeneratorLoss",
+    "SRGANDiscriminatorLoss",
+    "PixelMSELoss",
+    "VGGFeatures",
     "UNetGeneratorLoss",
     "UNetDiscriminatorLoss",
     "StarGANGeneratorLoss",

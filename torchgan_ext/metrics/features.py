@@ -276,7 +276,7 @@ def resolve_weights(
         raise MissingWeightsError(
             f"weights file {filename!r} not found in {where}; {fetch}copy it to {hub / filename}"
             f" or {hint}. "
-            "Metrics never download weights nor fall back to random weights (see "
+            "torchgan-ext never downloads weights nor falls back to random weights (see "
             "docs/metrics.md)",
             key=key,
         )

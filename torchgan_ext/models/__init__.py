@@ -3,12 +3,15 @@
 from .attribute_classifier import AttributeClassifier
 from .biggan import BigGANGenerator
 from .sagan import SAGANDiscriminator, SAGANGenerator
+from .srgan import SRGANDiscriminator, SRResNetGenerator
 from .stargan import StarGANDiscriminator, StarGANGenerator
 from .unet_discriminator import UNetDiscriminator
 
 __all__: list[str] = [
     "SAGANGenerator",
     "SAGANDiscriminator",
+    "SRResNetGenerator",
+    "SRGANDiscriminator",
     "BigGANGenerator",
     "UNetDiscriminator",
     "StarGANGenerator",

@@ -13,19 +13,23 @@ from ..data.celeba import CelebA
 from ..data.cityscapes import Cityscapes
 from ..data.digits import Digits
 from ..data.image_folder import ImageFolder
+from ..data.skimage_photos import SkimagePhotos
 from ..data.super_resolution import SuperResolution
 from ..losses.classification import AttributeClassificationLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+from ..losses.srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from ..losses.stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from ..losses.unet import UNetDiscriminatorLoss, UNetGeneratorLoss
 from ..metrics.attribute_accuracy import AttributeAccuracy, ClassifierAccuracy
 from ..metrics.fid import FrechetInceptionDistance
 from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
+from ..metrics.psnr_ssim import PSNR, SSIM
 from ..metrics.unet_accuracy import UNetCutMixAccuracy
 from ..models.attribute_classifier import AttributeClassifier
 from ..models.biggan import BigGANGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
+from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
 from ..models.stargan import StarGANDiscriminator, StarGANGenerator
 from ..models.unet_discriminator import UNetDiscriminator
 from ..trainer.schedulers import LinearDecayLR
@@ -37,6 +41,8 @@ __all__: list[str] = []
 def torchgan_ext_register_models(registry):
     registry.register("sagan_generator", SAGANGenerator)
     registry.register("sagan_discriminator", SAGANDiscriminator)
+    registry.register("srresnet_generator", SRResNetGenerator)
+    registry.register("srgan_discriminator", SRGANDiscriminator)
     registry.register("unet_discriminator", UNetDiscriminator)
     registry.register("biggan_generator", BigGANGenerator)
     registry.register("stargan_generator", StarGANGenerator)
@@ -48,6 +54,9 @@ def torchgan_ext_register_models(registry):
 def torchgan_ext_register_losses(registry):
     registry.register("hinge_generator", HingeGeneratorLoss)
     registry.register("hinge_discriminator", HingeDiscriminatorLoss)
+    registry.register("srgan_generator", SRGANGeneratorLoss)
+    registry.register("srgan_discriminator", SRGANDiscriminatorLoss)
+    registry.register("pixel_mse", PixelMSELoss)
     registry.register("unet_generator", UNetGeneratorLoss)
     registry.register("unet_discriminator", UNetDiscriminatorLoss)
     registry.register("stargan_generator", StarGANGeneratorLoss)
@@ -60,6 +69,8 @@ def torchgan_ext_register_metrics(registry):
     registry.register("fid", FrechetInceptionDistance)
     registry.register("kid", KernelInceptionDistance)
     registry.register("inception_score", InceptionScore)
+    registry.register("psnr", PSNR)
+    registry.register("ssim", SSIM)
     registry.register("unet_cutmix_accuracy", UNetCutMixAccuracy)
     registry.register("attribute_accuracy", AttributeAccuracy)
     registry.register("classifier_accuracy", ClassifierAccuracy)
@@ -72,6 +83,7 @@ def torchgan_ext_register_datasets(registry):
     registry.register("cityscapes", Cityscapes)
     registry.register("super_resolution", SuperResolution)
     registry.register("image_folder", ImageFolder)
+    registry.register("skimage_photos", SkimagePhotos)
 
 
 @hookimpl

@@ -28,6 +28,11 @@ from ..losses.unet import generator_inputs, unet_outputs
 
 __all__ = ["UNetCutMixAccuracy"]
 
+_NEEDS_VAL = (
+    "metric 'unet_cutmix_accuracy' needs held-back images: add a validation split, "
+    "e.g. data.val: {args: {split: test}}"
+)
+
 
 class UNetCutMixAccuracy(EvaluationMetric):
     """Fraction of pixels of held-back CutMix images the U-Net decoder classifies correctly.
@@ -100,6 +105,18 @@ class UNetCutMixAccuracy(EvaluationMetric):
             raise ValueError("the validation loader is empty")
         return float(correct / total)
 
+    def validate(self, trainer: Any) -> None:
+        """Called by the launcher before training: the run must have held-back data."""
+        if getattr(trainer, "val_loader", None) is None:
+            raise ConfigError(_NEEDS_VAL, key="data.val")
+        for name in ("generator", "discriminator"):
+            if name not in getattr(trainer, "model_names", [name]):
+                raise ConfigError(
+                    f"metric 'unet_cutmix_accuracy' needs models named 'generator' and "
+                    f"'discriminator' (a U-Net discriminator); this run has no {name!r}",
+                    key="models",
+                )
+
     def metric_ops(
         self,
         generator: nn.Module,
@@ -110,10 +127,6 @@ class UNetCutMixAccuracy(EvaluationMetric):
     ) -> float:
         """Called by the trainer after each epoch (or every ``eval_every`` steps)."""
         if val_loader is None:
-            raise ConfigError(
-                "metric 'unet_cutmix_accuracy' needs held-back images: add a validation split, "
-                "e.g. data.val: {args: {split: test}}",
-                key="data.val",
-            )
+            raise ConfigError(_NEEDS_VAL, key="data.val")
         gen = eval_generator if self.use_ema and eval_generator is not None else generator
         return self.evaluate(gen, discriminator, val_loader, device)

@@ -184,3 +184,20 @@ def test_cuda_matches_reference_and_uses_a_fused_kernel():
     ref, _ = _reference(layer, x)
     assert _rel_err(y - x, ref) < 1e-4  # TF32 / kernel summation order
     assert "aten::_scaled_dot_product_attention_math" not in {e.key for e in p.key_averages()}
+
+
+def test_benchmark_script_runs(capsys):
+    """benchmarks/attention.py stays runnable (tiny sizes; the real run is manual)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "attention.py"
+    spec = importlib.util.spec_from_file_location("attention_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(
+        ["--sizes", "4", "--channels", "16", "--batch", "1", "--repeats", "1", "--device", "cpu"]
+    )
+    out = capsys.readouterr().out
+    assert "ratios torchgan / ours" in out
+    assert "  4x4   time" in out

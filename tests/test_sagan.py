@@ -256,10 +256,11 @@ def test_sagan_digits_config_builds():
     config = load_config(ROOT / "configs" / "sagan_digits.yaml", ["data.args.split=test"])
     trainer, loader = build_trainer(config, device="cpu")
     assert isinstance(trainer.generator, SAGANGenerator)
-    assert trainer.generator.num_classes == 10 and trainer.discriminator.num_classes == 10
+    assert trainer.generator.num_classes is None and trainer.discriminator.num_classes is None
+    assert trainer.generator.label_type == "none"  # num_classes: null beats the dataset's 10
     assert trainer.generator.out_size == 32 and trainer.discriminator.in_channels == 1
     lrs = {n: getattr(trainer, n).param_groups[0]["lr"] for n in trainer.optimizer_names}
-    assert sorted(lrs.values()) == [1.0e-4, 4.0e-4]
+    assert sorted(lrs.values()) == [2.0e-4, 4.0e-4]
 
 
 def test_sagan_celeba_config_builds(tmp_path):

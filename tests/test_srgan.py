@@ -481,8 +481,8 @@ def test_pretraining_trains_without_a_discriminator(pretrained):
     assert trainer.loss_information["discriminator_iters"] == 0
     assert trainer.optimizer_generator.state_dict()["state"][0]["step"] == 3
     # PSNR/SSIM ran on the validation split and were logged with the bicubic baseline
-    assert set(result.metrics) == {"PSNR", "SSIM"}  # torchgan keys metrics by class
-    assert np.isfinite(result.metrics["PSNR"]) and 0 < result.metrics["SSIM"] <= 1
+    assert set(result.metrics) == {"psnr", "ssim"}  # the config's names
+    assert np.isfinite(result.metrics["psnr"]) and 0 < result.metrics["ssim"] <= 1
     psnr_metric = trainer.metrics["PSNR"]
     assert psnr_metric.last_result["num_images"] == 4
     assert psnr_metric.last_result["crop_border"] == 4
@@ -560,7 +560,7 @@ def test_photos_configs_run_and_hand_over(tmp_path):
         ],
     )
     first = run(pre)
-    assert first.step == 2 and set(first.metrics) == {"PSNR", "SSIM"}
+    assert first.step == 2 and set(first.metrics) == {"psnr", "ssim"}
     details = first.trainer.metrics["PSNR"].last_result
     assert details["num_images"] == 1 and details["crop_border"] == 4  # the held-back photo
     assert 20 < details["bicubic"] < 40
@@ -587,7 +587,7 @@ def test_photos_configs_run_and_hand_over(tmp_path):
     saved = load_checkpoint(first.checkpoint)["models"]["generator"]
     assert all(torch.equal(trainer.generator.state_dict()[k], v) for k, v in saved.items())
     second = run(gan)
-    assert second.step == 2 and np.isfinite(second.metrics["PSNR"])
+    assert second.step == 2 and np.isfinite(second.metrics["psnr"])
 
 
 def test_shipped_init_from_paths_are_the_final_pretraining_checkpoints():

@@ -390,7 +390,8 @@ def test_target_label_modes():
     g = StarGANGenerator(5, attributes=ATTRS, conv_dim=2, repeat_num=0)
     rnd = target_labels(c, "random", g)
     assert rnd.shape == c.shape and check_exclusive(rnd, g.exclusive_groups).all()
-    assert target_labels(torch.tensor([0, 1, 2]), "random", StarGANGenerator(3, conv_dim=2)).dtype
+    domains = target_labels(torch.tensor([0, 1, 2] * 20), "random", StarGANGenerator(3))
+    assert domains.dtype == torch.long and set(domains.tolist()) == {0, 1, 2}
     with pytest.raises(ConfigError, match="did you mean 'permute'"):
         StarGANGeneratorLoss(target_labels="permut")
     with pytest.raises(ConfigError, match="lambda_rec must be a number >= 0"):
@@ -565,7 +566,7 @@ def test_classifier_only_config_trains_with_the_torchgan_trainer(classifier_run)
     assert result.checkpoint is not None and (out / "config.yaml").is_file()
     state = torch.load(result.checkpoint, weights_only=True)
     assert set(state["models"]) == {"classifier"}
-    assert 0.0 <= result.metrics["ClassifierAccuracy"] <= 1.0
+    assert 0.0 <= result.metrics["classifier_accuracy"] <= 1.0
     details = result.trainer.metrics["ClassifierAccuracy"].last_result
     assert details["images"] == 4 and set(details["per_attribute"]) == set(ATTRS)  # valid split
     assert not list((out / "samples").glob("*.png"))  # nothing to sample: no generator
@@ -598,7 +599,7 @@ def test_stargan_digits_config_trains_and_is_judged(classifier_run, digits_root,
     trainer = result.trainer
     assert trainer.loss_information["discriminator_iters"] == 6
     assert trainer.loss_information["generator_iters"] == 2  # steps 0 and 5 with ncritic 5
-    assert 0.0 <= result.metrics["AttributeAccuracy"] <= 1.0
+    assert 0.0 <= result.metrics["attribute_accuracy"] <= 1.0
     details = trainer.metrics["AttributeAccuracy"].last_result
     assert details["images"] == 3 and details["translations"] == 15
     # the judge is the trained classifier of the classifier run, loaded exactly

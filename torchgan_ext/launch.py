@@ -109,7 +109,16 @@ def build_dataset(data: DataConfig, val: bool = False) -> Dataset:
             raise ValueError("no validation split configured (data.val)")
         args.update(data.val.args)
         key = "data.val.args"
-    dataset = _construct(cls, args, key, f"dataset {data.name!r}")
+    try:
+        dataset = _construct(cls, args, key, f"dataset {data.name!r}")
+    except ConfigError as e:
+        # a dataset names its own argument (data.args.root); point at data.val.args when the
+        # value came from the validation split's overrides
+        if val and e.key and e.key.startswith("data.args."):
+            arg = e.key[len("data.args.") :].split(".")[0]
+            if data.val is not None and arg in data.val.args:
+                e.key = "data.val.args." + e.key[len("data.args.") :]
+        raise
     try:
         n = len(dataset)
     except TypeError as e:
@@ -495,6 +504,9 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         sync_batchnorm=t.sync_batchnorm,
     )
     trainer.data_info = info
+    trainer.metric_names = {
+        type(m).__name__: c.name for m, c in zip(metrics or [], config.metrics, strict=True)
+    }
     trainer.resolved_config = dataclasses.replace(
         config,
         models={n: dataclasses.replace(m, args=resolved_args[n]) for n, m in config.models.items()},
@@ -597,11 +609,7 @@ def run(
     finally:
         trainer.complete()
     ckpts = sorted((out / "checkpoints").glob("ckpt-*.pt"))
-    metric_values = {}
-    for name, log in trainer.logger.get_metric_viz().logs.items():
-        if log:
-            v = log[-1]
-            metric_values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
+    metric_values = dict(trainer.last_metrics)
     skipped = getattr(loader.dataset, "skipped", None)
     if skipped:
         say(f"skipped {skipped} corrupt samples (data.skip_corrupt: true)", file=stream)

@@ -278,6 +278,11 @@ class Trainer(TorchganTrainer):
             for name in self.optimizer_names:
                 getattr(self, name).register_step_pre_hook(self._skip_nonfinite_step)
 
+        #: Display names of the metrics (torchgan keys them by class name); the launcher sets
+        #: the registry names of the config here.
+        self.metric_names: dict[str, str] = {}
+        self.last_metrics: dict[str, float] = {}
+
         self._store_loss_maps()
         self._store_metric_maps()
 
@@ -570,8 +575,10 @@ class Trainer(TorchganTrainer):
         for name, log in self.logger.get_metric_viz().logs.items():
             if log:
                 v = log[-1]
-                values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
+                label = self.metric_names.get(name, name)
+                values[label] = float(v.item() if isinstance(v, torch.Tensor) else v)
         self.logger.log_metrics(values, self.step)
+        self.last_metrics = values
         return values
 
     def _after_step(self, gen_iters: int) -> None:

@@ -1,8 +1,13 @@
 import os
 
-import pytest
+# The suite runs with pytest-xdist on 2 cores (one worker per core): one intra-op thread per
+# worker avoids oversubscription (subprocesses inherit it through the environment).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-os.environ.setdefault("TORCHGAN_EXT_DISABLE_PLUGIN_AUTOLOAD", "")
+import pytest
+import torch
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)

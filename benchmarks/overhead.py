@@ -109,6 +109,7 @@ def time_torchgan(tg, loader, steps):
         if type(v).__name__ in ("LossVisualize", "GradientVisualize")
     ]
     tg.epochs = 10**6
+    tg.batch_size = loader.batch_size  # what torchgan's __call__ sets before train()
     times: list[float] = []
 
     class Stop(Exception):
@@ -145,8 +146,8 @@ def main():
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--channels", type=int, default=32)
-    p.add_argument("--steps", type=int, default=60, help="iterations per block")
-    p.add_argument("--blocks", type=int, default=5)
+    p.add_argument("--steps", type=int, default=10, help="iterations per block")
+    p.add_argument("--blocks", type=int, default=30)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     torch.manual_seed(0)

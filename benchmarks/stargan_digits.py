@@ -76,32 +76,90 @@ def train(config_path: Path, overrides: list[str], device: str | None):
 @torch.no_grad()
 def ground_truth_error(generator: torch.nn.Module, dataset, device: torch.device) -> dict:
     """Mean |G(x, c) - true image of (digit, c)| in [0, 1] units over every single-attribute
-    flip of every image of ``dataset``, and the same for the unchanged image."""
+    flip of every image of ``dataset``, next to two references: the unchanged input, and the
+    target attributes drawn on the *next* image's digit (right attributes, wrong identity)."""
     from torchgan_ext.models.attribute_labels import flip_attribute
     from torchgan_ext.testing.attribute_digits import (
         ATTRIBUTE_DIGITS_ATTRIBUTES,
         draw_attribute_digit,
     )
 
+    def drawn(index: int, flags: dict, size: tuple) -> torch.Tensor:
+        image = torch.from_numpy(draw_attribute_digit(index, flags, size)).permute(2, 0, 1)
+        return image.to(device).float() / 255
+
     generator.eval()
     groups = generator.exclusive_groups
     size = tuple(dataset[0][0].shape[-2:])
-    err_g = err_id = 0.0
+    indices = [int(Path(f).stem) - 1 for f in dataset.filenames]
+    err = {"translation_l1": 0.0, "unchanged_l1": 0.0, "other_digit_l1": 0.0}
     count = 0
-    for k, filename in enumerate(dataset.filenames):
-        index = int(Path(filename).stem) - 1
+    for k, index in enumerate(indices):
         x, labels = dataset[k]
         x, labels = x[None].to(device), labels[None].to(device)
         for j in range(len(ATTRIBUTE_DIGITS_ATTRIBUTES)):
             target = flip_attribute(labels, j, groups)
             flags = {a: bool(v) for a, v in zip(ATTRIBUTE_DIGITS_ATTRIBUTES, target[0].tolist())}
-            truth = torch.from_numpy(draw_attribute_digit(index, flags, size)).permute(2, 0, 1)
-            truth = truth.to(device).float() / 255
+            truth = drawn(index, flags, size)
+            other = drawn(indices[(k + 1) % len(indices)], flags, size)
             out = (generator(x, target)[0] + 1) / 2
-            err_g += float((out - truth).abs().mean())
-            err_id += float(((x[0] + 1) / 2 - truth).abs().mean())
+            err["translation_l1"] += float((out - truth).abs().mean())
+            err["unchanged_l1"] += float(((x[0] + 1) / 2 - truth).abs().mean())
+            err["other_digit_l1"] += float((other - truth).abs().mean())
             count += 1
-    return {"translation_l1": err_g / count, "unchanged_l1": err_id / count, "pairs": count}
+    return {**{k: v / count for k, v in err.items()}, "pairs": count}
+
+
+def digit_labels(dataset) -> torch.Tensor:
+    """The digit (0-9) shown by every image of a CelebA-format attribute-digits split."""
+    from sklearn.datasets import load_digits
+
+    target = torch.from_numpy(load_digits().target)
+    return torch.stack([target[(int(Path(f).stem) - 1) % len(target)] for f in dataset.filenames])
+
+
+def train_digit_classifier(root: Path, device: torch.device, epochs: int = 20):
+    """A digit classifier (which digit, whatever the colours) trained on the real training
+    images: the identity check of translations. Returns the model and its accuracy on the
+    real valid images."""
+    from torchgan_ext.data.celeba import CelebA
+    from torchgan_ext.losses.stargan import domain_classification_loss
+    from torchgan_ext.models import AttributeClassifier
+
+    kwargs = {"crop_size": None, "image_size": None, "flip": False}
+    train_set = CelebA(root, split="train", **kwargs)
+    images = torch.stack([train_set[i][0] for i in range(len(train_set))]).to(device)
+    digits = digit_labels(train_set).to(device)
+    torch.manual_seed(0)
+    model = AttributeClassifier(10, conv_dim=32, repeat_num=2).to(device)
+    opt = torch.optim.Adam(model.parameters(), 2e-3)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(images), device=device).split(32):
+            opt.zero_grad()
+            domain_classification_loss(model(images[idx]), digits[idx]).backward()
+            opt.step()
+    model.eval()
+    valid = CelebA(root, split="valid", **kwargs)
+    with torch.no_grad():
+        x = torch.stack([valid[i][0] for i in range(len(valid))]).to(device)
+        acc = float((model(x).argmax(1) == digit_labels(valid).to(device)).float().mean())
+    return model, acc
+
+
+@torch.no_grad()
+def identity_accuracy(generator, digit_model, dataset, device: torch.device) -> float:
+    """Share of translations (every single-attribute flip of every image) that the digit
+    classifier reads as the input's digit."""
+    from torchgan_ext.models.attribute_labels import single_flip_targets
+
+    x = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(device)
+    c = torch.stack([dataset[i][1] for i in range(len(dataset))]).to(device)
+    digits = digit_labels(dataset).to(device)
+    hits = [
+        (digit_model(generator(x, t)).argmax(1) == digits).float().mean()
+        for t in single_flip_targets(c, generator.exclusive_groups)
+    ]
+    return float(torch.stack(hits).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"classifier: {clf.step} steps ({clf.epoch} epochs) in {clf_seconds:.0f} s; "
-        f"accuracy on the valid split: {clf.metrics.get('ClassifierAccuracy')}"
+        f"accuracy on the valid split: {clf.metrics.get('classifier_accuracy')}"
     )
 
     gan_dir = runs / "stargan_digits"
@@ -142,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     generator = trainer._eval_models()["generator"]
     val_set = trainer.val_loader.dataset
     truth = ground_truth_error(generator, val_set, trainer.device)
+    digit_model, digit_real = train_digit_classifier(data, trainer.device)
+    digit_fake = identity_accuracy(generator, digit_model, val_set, trainer.device)
 
     details = metric.last_result
     print()
@@ -151,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "attribute accuracy of translated images by step: "
-        + ", ".join(f"{c['step']}: {c['AttributeAccuracy']:.3f}" for c in curve)
+        + ", ".join(f"{c['step']}: {c['attribute_accuracy']:.3f}" for c in curve)
     )
     print(
         f"final attribute accuracy: {details['value']:.4f} over {details['translations']} "
@@ -164,14 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"judge's accuracy on the real images: {details['real_accuracy']:.4f}")
     print(
         f"mean |translation - true target image| (0-1 scale): {truth['translation_l1']:.4f}; "
-        f"unchanged input: {truth['unchanged_l1']:.4f} ({truth['pairs']} pairs)"
+        f"references: unchanged input {truth['unchanged_l1']:.4f}, target attributes on "
+        f"another digit {truth['other_digit_l1']:.4f} ({truth['pairs']} pairs)"
+    )
+    print(
+        f"identity: a digit classifier (real valid accuracy {digit_real:.4f}) reads the input's "
+        f"digit in {digit_fake:.4f} of the translations"
     )
     summary = {
         "classifier": {
             "steps": clf.step,
             "epochs": clf.epoch,
             "seconds": round(clf_seconds, 1),
-            "valid_accuracy": clf.metrics.get("ClassifierAccuracy"),
+            "valid_accuracy": clf.metrics.get("classifier_accuracy"),
         },
         "stargan": {
             "steps": gan.step,
@@ -181,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "attribute_accuracy": details,
         "ground_truth": truth,
+        "identity": {"digit_accuracy_translations": digit_fake, "digit_accuracy_real": digit_real},
         "device": str(trainer.device),
         "threads": torch.get_num_threads(),
     }

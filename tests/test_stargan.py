@@ -79,6 +79,11 @@ def test_generator_shapes_and_backward():
     assert norms and all(n.affine for n in norms)
     with pytest.raises(ValueError, match="multiples of 4"):
         g(torch.zeros(1, 3, 10, 12), _labels(1))
+    # one down/up conv pair for tiny images: a 2x bottleneck, sides multiples of 2
+    g1 = StarGANGenerator(5, attributes=ATTRS, conv_dim=4, repeat_num=1, num_down=1)
+    assert g1(torch.zeros(2, 3, 6, 10), _labels(2)).shape == (2, 3, 6, 10)
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in g1.modules()) == 1
+    assert g1.main[3].out_channels == 8  # bottleneck width 2 ** num_down * conv_dim
 
 
 @pytest.mark.parametrize(("size", "repeat", "patch"), [(16, 3, 2), (64, 6, 1), (128, 6, 2)])

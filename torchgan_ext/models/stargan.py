@@ -8,7 +8,8 @@ source map :math:`D_{src}(x)` (real or fake, one score per patch) and a domain c
 :math:`D_{cls}(x)` (one logit per attribute). Architecture of the paper's appendix:
 
 * generator: 7x7 conv, two stride-2 4x4 down convs, ``repeat_num`` residual blocks (6),
-  two stride-2 4x4 transposed convs, 7x7 conv + tanh; instance norm (affine) and ReLU;
+  two stride-2 4x4 transposed convs, 7x7 conv + tanh; instance norm (affine) and ReLU
+  (``num_down`` changes the number of down/up convs for tiny images);
 * discriminator: ``repeat_num`` (6) stride-2 4x4 convs doubling the width, LeakyReLU(0.01), no
   normalisation; a 3x3 conv source head and a classification conv as large as the final map.
 
@@ -82,11 +83,15 @@ class StarGANGenerator(Generator):
             (see :mod:`~torchgan_ext.models.attribute_labels`); default the selected CelebA
             hair colours; ``[]`` for none.
         in_channels: Image channels (from the dataset).
-        conv_dim: Width of the first conv (64 in the paper); the bottleneck has ``4 * conv_dim``.
+        conv_dim: Width of the first conv (64 in the paper); the bottleneck has
+            ``2 ** num_down * conv_dim``.
         repeat_num: Number of residual blocks (6).
+        num_down: Number of stride-2 down (and up) convs (2 in the paper). Tiny images may
+            want 1, so that the residual blocks still see a local neighbourhood.
 
     Inputs: ``forward(x, c)`` with ``x`` ``[B, in_channels, H, W]`` in [-1, 1] (``H``, ``W``
-    multiples of 4) and ``c`` float attributes ``[B, c_dim]`` or domain indices ``[B]``.
+    multiples of ``2 ** num_down``) and ``c`` float attributes ``[B, c_dim]`` or domain
+    indices ``[B]``.
     """
 
     data_arguments = {
@@ -103,8 +108,10 @@ class StarGANGenerator(Generator):
         in_channels: int = 3,
         conv_dim: int = 64,
         repeat_num: int = 6,
+        num_down: int = 2,
     ) -> None:
         super().__init__(encoding_dims=_positive(c_dim, "c_dim"), label_type="required")
+        _positive(num_down, "num_down")
         _positive(in_channels, "in_channels")
         _positive(conv_dim, "conv_dim")
         if isinstance(repeat_num, bool) or not isinstance(repeat_num, int) or repeat_num < 0:
@@ -119,6 +126,7 @@ class StarGANGenerator(Generator):
         self.c_dim = c_dim
         self.attributes = attributes
         self.in_channels = in_channels
+        self.num_down = num_down
         self.exclusive_groups: Groups = resolve_exclusive_groups(
             exclusive_groups, attributes, c_dim, "exclusive_groups"
         )
@@ -128,7 +136,7 @@ class StarGANGenerator(Generator):
             nn.InstanceNorm2d(d, affine=True),
             nn.ReLU(inplace=True),
         ]
-        for _ in range(2):
+        for _ in range(num_down):
             layers += [
                 nn.Conv2d(d, 2 * d, 4, 2, 1, bias=False),
                 nn.InstanceNorm2d(2 * d, affine=True),
@@ -136,7 +144,7 @@ class StarGANGenerator(Generator):
             ]
             d *= 2
         layers += [ResidualBlock(d) for _ in range(repeat_num)]
-        for _ in range(2):
+        for _ in range(num_down):
             layers += [
                 nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False),
                 nn.InstanceNorm2d(d // 2, affine=True),
@@ -152,8 +160,12 @@ class StarGANGenerator(Generator):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        if h % 4 or w % 4:
-            raise ValueError(f"StarGAN needs image sides that are multiples of 4, got {h}x{w}")
+        step = 2**self.num_down
+        if h % step or w % step:
+            raise ValueError(
+                f"this StarGAN generator needs image sides that are multiples of {step}, got "
+                f"{h}x{w}"
+            )
         c = self.target_vector(c).to(x.dtype)
         return self.main(torch.cat([x, tile_labels(c, (h, w))], dim=1))
 

@@ -406,7 +406,16 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
     assert (tmp_path / "run" / "config.yaml").read_text() == before
-    assert main([str(path), "--overwrite"]) == 0
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 4, "fid": 1.0}\n')
+    # a bad config with --overwrite fails before touching the old run
+    assert main([str(path), "--overwrite", "--set", "data.name=digit"]) == 2
+    assert (tmp_path / "run" / "checkpoints" / "ckpt-00000004.pt").is_file()
+    # a good one replaces the old run's artifacts
+    assert main([str(path), "--overwrite", "--set", "trainer.max_steps=3"]) == 0
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["ckpt-00000003.pt"]
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    assert "removed checkpoints, samples, metrics.jsonl" in capsys.readouterr().out
 
 
 def test_traceback_flag_shows_traceback(tmp_path, capsys):

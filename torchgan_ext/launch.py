@@ -551,6 +551,27 @@ def _prepare_out_dir(config: Config, resume: bool, overwrite: bool) -> Path:
     return out
 
 
+#: What ``--overwrite`` removes from an existing run directory (nothing else is touched).
+RUN_ARTIFACTS = ("checkpoints", "samples", "tensorboard", "metrics.jsonl", "metrics.json")
+
+
+def _clear_previous_run(out: Path) -> list[str]:
+    """Remove the artifacts of a previous run in ``out`` (for ``--overwrite``)."""
+    import shutil
+
+    removed = []
+    for name in RUN_ARTIFACTS:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -584,7 +605,14 @@ def run(
     out = Path(config.out_dir)
     if main_process:  # other ranks must not race with rank 0's config.yaml
         out = _prepare_out_dir(config, resume, overwrite)
+    previous_run = main_process and overwrite and not resume and (out / "config.yaml").exists()
     trainer, loader = build_trainer(config, device=device)
+    if previous_run:  # only now that the new config has been checked
+        removed = _clear_previous_run(out)
+        trainer.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        Path(trainer.logger.samples_dir).mkdir(parents=True, exist_ok=True)
+        if removed:
+            say(f"--overwrite: removed {', '.join(removed)} of the previous run in {out}")
     resolved = trainer.resolved_config
     if device:
         resolved = dataclasses.replace(resolved, device=device)

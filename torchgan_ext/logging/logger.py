@@ -122,11 +122,8 @@ class Logger:
         self.progress = progress
         self.log_every = log_every
         self.grad_norms = grad_norms
-        self.writer = None
-        if tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self.writer = SummaryWriter(os.path.join(self.out_dir, "tensorboard"))
+        self.tensorboard = tensorboard
+        self._writer: Any = None  # created on first use: a run that fails early leaves no file
         self._last_log_time = time.perf_counter()
         self._last_log_step = 0
 
@@ -140,22 +137,32 @@ class Logger:
     def get_metric_viz(self) -> MetricLog:
         return self.metric_log
 
+    @property
+    def writer(self) -> Any:
+        """The tensorboardX ``SummaryWriter`` (``None`` when tensorboard is off)."""
+        if self.tensorboard and self._writer is None:
+            from tensorboardX import SummaryWriter
+
+            self._writer = SummaryWriter(os.path.join(self.out_dir, "tensorboard"))
+        return self._writer
+
     def close(self) -> None:
         """Flush and close the tensorboard writer."""
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.tensorboard = False
 
     # -- hooks called by the Trainer ---------------------------------------------------------
     def before_step(self, step: int) -> None:
         """Arm the gradient-norm recorder when the coming step is a logging step."""
         self.grad_log.active = (
-            self.grad_norms and self.writer is not None and ((step + 1) % self.log_every == 0)
+            self.grad_norms and self.tensorboard and ((step + 1) % self.log_every == 0)
         )
 
     def after_step(self, step: int, scalars: Mapping[str, Any], lrs: Mapping[str, float]) -> None:
         """Write scalars at the logging rate (reads the loss tensors only then)."""
-        if self.writer is None or step % self.log_every != 0:
+        if not self.tensorboard or step % self.log_every != 0:
             return
         now = time.perf_counter()
         elapsed = now - self._last_log_time
@@ -193,8 +200,8 @@ class Logger:
             fh.write(json.dumps({"step": step, **values}) + "\n")
 
     def flush(self) -> None:
-        if self.writer is not None:
-            self.writer.flush()
+        if self._writer is not None:
+            self._writer.flush()
 
 
 def _as_float(value: Any) -> float:

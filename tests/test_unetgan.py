@@ -270,6 +270,19 @@ def test_discriminator_loss_one_forward_and_detached_result():
     assert all(isinstance(v, torch.Tensor) for v in loss.log_scalars().values())
 
 
+def test_discriminator_loss_and_metric_under_bf16_autocast():
+    torch.manual_seed(0)
+    d = UNetDiscriminator(in_channels=1, image_size=8, ch=4)
+    g = BigGANGenerator(encoding_dims=8, out_channels=1, out_size=8, ch=4)
+    real = torch.rand(4, 1, 8, 8) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = UNetDiscriminatorLoss(mix_prob=1.0)
+        value = loss.train_ops(g, d, _opt(d), real, "cpu")
+        acc = UNetCutMixAccuracy().evaluate(g, d, [(real, None)], "cpu")
+    assert torch.isfinite(value) and "unet/consistency" in loss.log_scalars()
+    assert 0.0 <= acc <= 1.0
+
+
 def test_losses_decrease_against_a_fixed_opponent():
     torch.manual_seed(0)
     d = UNetDiscriminator(in_channels=1, image_size=8, ch=4)

@@ -97,8 +97,9 @@ def mix(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     """:math:`M \\odot \\text{real} + (1 - M) \\odot \\text{fake}` (``mask`` broadcasts).
 
     ``mask`` is ``[B, 1, H, W]`` (1 = take the real pixel) and broadcasts over the channels.
+    Mixed precisions promote (bf16 logits mixed by a float32 mask give float32).
     """
-    return torch.lerp(fake, real, mask)
+    return real * mask + fake * (1 - mask)  # exact for a binary mask
 
 
 def mix_probability(

@@ -339,7 +339,7 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
         b = real.size(0)
         with torch.no_grad():
             inputs, fake_labels = generator_inputs(generator, b, device, labels)
-            fake = generator(*inputs)
+            fake = generator(*inputs).to(real.dtype)  # autocast may give a lower precision
         r_mix = self.current_mix_probability(epoch, step)
         # one CPU random number: no device sync
         do_mix = r_mix > 0 and float(torch.rand(())) < r_mix

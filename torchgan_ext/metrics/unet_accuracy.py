@@ -83,12 +83,13 @@ class UNetCutMixAccuracy(EvaluationMetric):
                 break
             if isinstance(batch, tuple | list):
                 real = batch[0].to(device)
-                labels = batch[1].to(device) if len(batch) > 1 else None
+                has_labels = len(batch) > 1 and isinstance(batch[1], torch.Tensor)
+                labels = batch[1].to(device) if has_labels else None
             else:
                 real, labels = batch.to(device), None
             b, _, h, w = real.shape
             inputs, _ = generator_inputs(generator, b, device, labels, rng=rng)
-            fake = generator(*inputs)
+            fake = generator(*inputs).to(real.dtype)
             mask = cutmix_masks(
                 b,
                 h,

@@ -131,6 +131,10 @@ def test_two_gloo_processes_hold_identical_weights(tmp_path):
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "ckpt-00000005.pt", weights_only=True)
     for k, v in ckpt["models"]["generator"].items():
         assert torch.equal(v, r0["generator"][k])
+    # resume across a change of world size: the 2-process checkpoint continues in 1 process
+    cfg["trainer"]["max_steps"] = 7
+    resumed = run(config.config_from_dict(cfg), resume=True)
+    assert resumed.resumed_from.name == "ckpt-00000005.pt" and resumed.step == 7
 
 
 @pytest.mark.slow

@@ -224,9 +224,9 @@ def _fixed_batch(dataset: Dataset, n: int, device: torch.device, seed: int) -> A
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         items = [dataset[i] for i in range(n)]
-    from .trainer.trainer import move_to_device
+    from .trainer.trainer import prepare_batch
 
-    return move_to_device(default_collate(items), device)
+    return prepare_batch(default_collate(items), device)
 
 
 # ------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from .ema import ModelEMA
 from .schedulers import LinearDecayLR
-from .trainer import Trainer, move_to_device, resolve_device
+from .trainer import Trainer, move_to_device, prepare_batch, resolve_device
 
 __all__ = [
     "Trainer",
@@ -13,5 +13,6 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "move_to_device",
+    "prepare_batch",
     "resolve_device",
 ]

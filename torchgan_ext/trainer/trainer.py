@@ -60,7 +60,7 @@ from .checkpoint import (
 from .distributed import DistInfo, GradientAverager, any_rank, broadcast_parameters
 from .ema import ModelEMA
 
-__all__ = ["Trainer", "resolve_device", "move_to_device"]
+__all__ = ["Trainer", "resolve_device", "move_to_device", "prepare_batch"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -78,6 +78,27 @@ def move_to_device(data: Any, device: torch.device, non_blocking: bool = False) 
         return type(data)(move_to_device(d, device, non_blocking) for d in data)
     if isinstance(data, dict):
         return {k: move_to_device(v, device, non_blocking) for k, v in data.items()}
+    return data
+
+
+def prepare_batch(
+    data: Any, device: torch.device, non_blocking: bool = False, channels_last: bool = False
+) -> Any:
+    """Move a batch to ``device``; ``uint8`` image batches (``[B, C, H, W]``) become float
+    in [-1, 1] there (datasets with ``output: uint8`` send 4x fewer bytes); with
+    ``channels_last`` image batches are laid out NHWC."""
+    if isinstance(data, torch.Tensor):
+        out = data.to(device, non_blocking=non_blocking)
+        if out.dim() == 4:
+            if out.dtype == torch.uint8:
+                out = out.to(torch.float32).div_(127.5).sub_(1.0)
+            if channels_last:
+                out = out.contiguous(memory_format=torch.channels_last)
+        return out
+    if isinstance(data, tuple | list):
+        return type(data)(prepare_batch(d, device, non_blocking, channels_last) for d in data)
+    if isinstance(data, dict):
+        return {k: prepare_batch(v, device, non_blocking, channels_last) for k, v in data.items()}
     return data
 
 
@@ -475,9 +496,7 @@ class Trainer(TorchganTrainer):
 
     def _set_batch(self, data: Any) -> None:
         non_blocking = self.device.type == "cuda"
-        batch = move_to_device(data, self.device, non_blocking)
-        if self.channels_last:
-            batch = _channels_last(batch)
+        batch = prepare_batch(data, self.device, non_blocking, self.channels_last)
         self.batch = batch
         if isinstance(batch, tuple | list):
             self.real_inputs = batch[0]
@@ -708,16 +727,6 @@ class Trainer(TorchganTrainer):
 
     def __call__(self, data_loader: DataLoader, **kwargs: Any) -> None:
         self.train(data_loader, **kwargs)
-
-
-def _channels_last(data: Any) -> Any:
-    if isinstance(data, torch.Tensor):
-        return data.contiguous(memory_format=torch.channels_last) if data.dim() == 4 else data
-    if isinstance(data, tuple | list):
-        return type(data)(_channels_last(d) for d in data)
-    if isinstance(data, dict):
-        return {k: _channels_last(v) for k, v in data.items()}
-    return data
 
 
 def _detached(value: Any) -> Any:

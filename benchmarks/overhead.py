@@ -1,9 +1,9 @@
 """Framework overhead: time per iteration of the torchgan-ext Trainer vs a hand-written loop.
 
 Both train the same DCGAN (same initial weights, same optimizer settings, same DataLoader over
-the bundled digits) with the same math: a minimax discriminator step on real and detached fake
-images, then a non-saturating generator step. torchgan 0.1.0's own Trainer is measured too (its
-gradient logging does one ``.item()`` per parameter per step).
+the bundled digits) with the same math in the same order: a non-saturating generator step, then
+a minimax discriminator step on real and detached fake images. torchgan 0.1.0's own Trainer is
+measured too (its gradient logging does one ``.item()`` per parameter per step).
 
 The steady-state time per iteration is the median of per-iteration wall times, measured in
 interleaved blocks (trainer, hand-written, torchgan, repeated) so machine noise hits all equally.
@@ -77,18 +77,20 @@ def time_hand(g, d, opt_g, opt_d, loader, steps, device):
     d.train()
     while len(stamps) <= steps:
         for real, _ in loader:
+            # the order of torchgan's train_iter for [generator loss, discriminator loss]
             real = real.to(device)
-            z = torch.randn(real.size(0), g.encoding_dims, device=device)
-            opt_d.zero_grad()
-            fake = g(z)
-            loss_d = minimax_discriminator_loss(d(real), d(fake.detach()))
-            loss_d.backward()
-            opt_d.step()
-            z = torch.randn(real.size(0), g.encoding_dims, device=device)
             opt_g.zero_grad()
+            z = torch.randn(real.size(0), g.encoding_dims, device=device)
             loss_g = minimax_generator_loss(d(g(z)))
             loss_g.backward()
             opt_g.step()
+            opt_d.zero_grad()
+            z = torch.randn(real.size(0), g.encoding_dims, device=device)
+            dx = d(real)
+            fake = g(z)
+            loss_d = minimax_discriminator_loss(dx, d(fake.detach()))
+            loss_d.backward()
+            opt_d.step()
             _sync(device)
             stamps.append(time.perf_counter())
             if len(stamps) > steps:

@@ -11,6 +11,8 @@ in one run, as medians of repeated full passes:
   for 0 and 2 workers (persistent workers; their start-up is excluded);
 * ``celeba uint8, N workers``: the same with ``output: uint8`` (the trainer converts to
   [-1, 1] on the device; 4x fewer bytes cross from the workers);
+* every celeba loader collates with :func:`torchgan_ext.data.collate`, as ``torchgan-run``
+  does (uint8 images stacked channels-last, without a transposing copy);
 * ``PIL reference``: the torchvision-datasets way (PIL open, ``CenterCrop``, ``Resize``,
   ``ToTensor``, ``Normalize``), 0 workers.
 
@@ -41,7 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from torchgan_ext.data import CelebA
+from torchgan_ext.data import CelebA, collate
 from torchgan_ext.data._io import single_threaded
 from torchgan_ext.testing import write_celeba
 
@@ -179,13 +181,13 @@ def main() -> None:
         for w in args.workers:
             kw = {"persistent_workers": True} if w > 0 else {}
             loaders[f"celeba, {w} workers"] = DataLoader(
-                dataset, batch_size=args.batch, num_workers=w, **kw
+                dataset, batch_size=args.batch, num_workers=w, collate_fn=collate, **kw
             )
         as_uint8 = CelebA(fake.root, split="all", image_size=args.size, flip=True, output="uint8")
         for w in args.workers:
             kw = {"persistent_workers": True} if w > 0 else {}
             loaders[f"celeba uint8, {w} workers"] = DataLoader(
-                as_uint8, batch_size=args.batch, num_workers=w, **kw
+                as_uint8, batch_size=args.batch, num_workers=w, collate_fn=collate, **kw
             )
         crop_only = CelebA(fake.root, split="all", image_size=None, flip=True)
         loaders["celeba 178 px (no resize), 0 workers"] = DataLoader(

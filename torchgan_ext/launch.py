@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 from torchgan.models import Discriminator, Generator
 
 from ._registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS
@@ -174,6 +174,7 @@ def build_loader(
     dist_info: DistInfo | None = None,
 ) -> DataLoader:
     """A DataLoader with a :class:`~torchgan_ext.data.ResumableSampler` and seeded workers."""
+    from .data.collate import collate
     from .data.sampler import ResumableSampler
 
     lc = config.data.loader
@@ -213,6 +214,7 @@ def build_loader(
         num_workers=lc.num_workers,
         drop_last=lc.drop_last and train,
         pin_memory=pin,
+        collate_fn=collate,
         worker_init_fn=worker_init_fn if lc.num_workers > 0 else None,
         **kwargs,
     )
@@ -224,9 +226,10 @@ def _fixed_batch(dataset: Dataset, n: int, device: torch.device, seed: int) -> A
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         items = [dataset[i] for i in range(n)]
+    from .data.collate import collate
     from .trainer.trainer import prepare_batch
 
-    return prepare_batch(default_collate(items), device)
+    return prepare_batch(collate(items), device)
 
 
 # ------------------------------------------------------------------------------------------

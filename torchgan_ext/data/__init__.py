@@ -1,7 +1,8 @@
-"""Datasets registered by the built-in plugin, and the resumable sampler."""
+"""Datasets registered by the built-in plugin, the resumable sampler and the batch collation."""
 
 from .celeba import CelebA
 from .cityscapes import CITYSCAPES_CLASSES, Cityscapes, CityscapesClass
+from .collate import collate
 from .digits import Digits
 from .image_folder import ImageFolder
 from .sampler import ResumableSampler
@@ -13,6 +14,7 @@ __all__ = [
     "Cityscapes",
     "CityscapesClass",
     "CITYSCAPES_CLASSES",
+    "collate",
     "Digits",
     "ImageFolder",
     "ResumableSampler",

@@ -90,10 +90,13 @@ def prepare_batch(
     if isinstance(data, torch.Tensor):
         out = data.to(device, non_blocking=non_blocking)
         if out.dim() == 4:
+            layout = torch.channels_last if channels_last else torch.contiguous_format
             if out.dtype == torch.uint8:
-                out = out.to(torch.float32).div_(127.5).sub_(1.0)
-            if channels_last:
-                out = out.contiguous(memory_format=torch.channels_last)
+                # the loader's uint8 batches may be channels-last (data.collate): the cast
+                # copies anyway, so it lays the batch out as the run wants for free
+                out = out.to(torch.float32, memory_format=layout).div_(127.5).sub_(1.0)
+            elif channels_last:
+                out = out.contiguous(memory_format=layout)
         return out
     if isinstance(data, tuple | list):
         return type(data)(prepare_batch(d, device, non_blocking, channels_last) for d in data)

@@ -339,3 +339,18 @@ def test_real_pip_installed_plugin_trains_through_cli(tmp_path):
     assert ran.returncode == 0, ran.stderr
     state = torch.load(tmp_path / "run" / "checkpoints" / "ckpt-00000003.pt", weights_only=True)
     assert state["step"] == 3
+
+
+def test_every_builtin_component_is_exercised_by_a_test():
+    """A component registered without a test fails here: its registry name must be used (as a
+    quoted string) in some other test module."""
+    here = Path(__file__)
+    text = "\n".join(p.read_text() for p in here.parent.glob("test_*.py") if p != here)
+    missing = [
+        f"{registry.kind}:{name}"
+        for registry in (MODELS, LOSSES, METRICS, DATASETS, OPTIMIZERS, SCHEDULERS)
+        for name in registry.list()
+        if registry.entry(name).registered_by.startswith("torchgan_ext.")
+        and f'"{name}"' not in text
+    ]
+    assert not missing, f"registered but named in no test: {missing}"

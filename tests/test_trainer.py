@@ -276,3 +276,35 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     state = load_checkpoint(ckpts[-1])
     assert state["step"] >= 40
     assert f"done: step {state['step']}," in out
+
+
+@pytest.mark.parametrize(
+    "name, args, expected",
+    [
+        ("step", {"step_size": 2, "gamma": 0.5}, 0.5**2),
+        ("multistep", {"milestones": [1, 3], "gamma": 0.1}, 0.1**2),
+        ("exponential", {"gamma": 0.9}, 0.9**4),
+        ("cosine", {"T_max": 8}, (1 + math.cos(math.pi * 4 / 8)) / 2),
+    ],
+)
+def test_torch_schedulers_by_name_step_per_iteration(tmp_path, name, args, expected):
+    cfg = tiny_config(tmp_path / "r", trainer={"max_steps": 4, "sample_size": 4})
+    cfg["models"]["discriminator"]["scheduler"] = {"name": name, "args": args, "interval": "step"}
+    result = run(config.config_from_dict(cfg))
+    lr = result.trainer.optimizer_discriminator.param_groups[0]["lr"]
+    assert lr == pytest.approx(2.0e-4 * expected, rel=1e-9)
+    assert result.trainer.optimizer_generator.param_groups[0]["lr"] == 2.0e-4
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
+def test_torch_optimizers_by_name(tmp_path, name):
+    cfg = tiny_config(tmp_path / "r", trainer={"max_steps": 2, "sample_size": 4})
+    args = {"lr": 1.0e-3, "momentum": 0.9} if name in ("sgd", "rmsprop") else {"lr": 1.0e-3}
+    cfg["models"]["generator"]["optimizer"] = {"name": name, "args": args}
+    trainer = build_trainer(config.config_from_dict(cfg))[0]
+    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    opt = trainer.optimizer_generator
+    assert type(opt).__name__.lower() == name and opt.param_groups[0]["lr"] == 1.0e-3
+    result = run(config.config_from_dict(cfg), overwrite=True)
+    after = list(result.trainer.generator.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))

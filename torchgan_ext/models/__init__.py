@@ -2,6 +2,7 @@
 
 from .attribute_classifier import AttributeClassifier
 from .biggan import BigGANGenerator
+from .infogan import InfoGANDiscriminator, InfoGANGenerator
 from .sagan import SAGANDiscriminator, SAGANGenerator
 from .srgan import SRGANDiscriminator, SRResNetGenerator
 from .stargan import StarGANDiscriminator, StarGANGenerator
@@ -17,4 +18,6 @@ __all__: list[str] = [
     "StarGANGenerator",
     "StarGANDiscriminator",
     "AttributeClassifier",
+    "InfoGANGenerator",
+    "InfoGANDiscriminator",
 ]

@@ -2,7 +2,8 @@
 
 This makes every component of torchgan 0.1.0 reachable from a YAML file under a snake_case
 name, e.g. ``dcgan_generator`` or ``wasserstein_gradient_penalty``. Block it with
-``-p no:torchgan``.
+``-p no:torchgan``. The InfoGAN models are registered as the subclasses of
+:mod:`torchgan_ext.models.infogan`, which fix what stops torchgan's from training.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from torchgan import metrics as tm
 from torchgan import models as tgm
 
 from .._hookspecs import hookimpl
+from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
 __all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS", "TORCHGAN_DATA_ARGUMENTS"]
 
@@ -22,8 +24,9 @@ TORCHGAN_MODELS = {
     "conditional_gan_discriminator": tgm.ConditionalGANDiscriminator,
     "acgan_generator": tgm.ACGANGenerator,
     "acgan_discriminator": tgm.ACGANDiscriminator,
-    "infogan_generator": tgm.InfoGANGenerator,
-    "infogan_discriminator": tgm.InfoGANDiscriminator,
+    # torchgan's InfoGAN classes cannot train through its Trainer; these subclasses can
+    "infogan_generator": InfoGANGenerator,
+    "infogan_discriminator": InfoGANDiscriminator,
     "autoencoding_generator": tgm.AutoEncodingGenerator,
     "autoencoding_discriminator": tgm.AutoEncodingDiscriminator,
 }
@@ -62,8 +65,6 @@ TORCHGAN_DATA_ARGUMENTS = {
     tgm.ConditionalGANDiscriminator: {**_IMAGE_IN, "num_classes": "num_classes"},
     tgm.ACGANGenerator: {**_IMAGE_OUT, "num_classes": "num_classes"},
     tgm.ACGANDiscriminator: {**_IMAGE_IN, "num_classes": "num_classes"},
-    tgm.InfoGANGenerator: _IMAGE_OUT,
-    tgm.InfoGANDiscriminator: _IMAGE_IN,
     tgm.AutoEncodingGenerator: _IMAGE_OUT,
     tgm.AutoEncodingDiscriminator: _IMAGE_IN,
 }

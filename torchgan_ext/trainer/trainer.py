@@ -25,6 +25,7 @@ number of finished steps), ``epoch`` and ``eval_generator`` (the EMA generator w
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import signal
@@ -42,7 +43,7 @@ from torchgan.models import Generator
 from torchgan.trainer import Trainer as TorchganTrainer
 from torchgan.trainer.base_trainer import BaseTrainer
 
-from ..errors import NonFiniteLossError
+from ..errors import ConfigError, NonFiniteLossError
 from ..logging.logger import Logger
 from ..logging.progress import ProgressBar
 from ..logging.visualize import render_samples
@@ -307,6 +308,8 @@ class Trainer(TorchganTrainer):
         self.metric_names: dict[str, str] = {}
         self.last_metrics: dict[str, float] = {}
 
+        # per-iteration inputs some generators provide to losses (InfoGAN's latent codes)
+        self._set_training_codes()
         self._store_loss_maps()
         self._store_metric_maps()
 
@@ -497,6 +500,38 @@ class Trainer(TorchganTrainer):
             name: compile_model(getattr(self, name), check.get(name)) for name in self.model_names
         }
 
+    def _set_training_codes(self) -> None:
+        """Set the inputs that generators with a ``training_codes(batch_size, device)`` hook
+        provide for this iteration (e.g. InfoGAN's ``dis_code`` / ``cont_code``)."""
+        for name in self.model_names:
+            hook = getattr(getattr(self, name), "training_codes", None)
+            if callable(hook):
+                for key, value in hook(self.batch_size, self.device).items():
+                    setattr(self, key, value)
+
+    def _store_loss_maps(self) -> None:
+        """torchgan's argument maps, with a config error naming the loss when one requests
+        a value this trainer does not have (torchgan raises a bare ``Exception``)."""
+        self.loss_arg_maps = {}
+        for name, loss in self.losses.items():
+            for param in inspect.signature(loss.train_ops).parameters.values():
+                wanted = loss.arg_map.get(param.name, param.name)
+                if (
+                    param.default is inspect.Parameter.empty
+                    and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+                    and wanted not in self.__dict__
+                ):
+                    hint = (
+                        "InfoGAN's latent codes: use infogan_generator"
+                        if wanted in ("dis_code", "cont_code")
+                        else "no model or trainer value of that name"
+                    )
+                    raise ConfigError(
+                        f"loss {name} needs {wanted!r}, which this run does not provide ({hint})",
+                        key="losses",
+                    )
+            self.loss_arg_maps[name] = self._get_argument_maps(loss.arg_map, loss.train_ops)
+
     def _set_batch(self, data: Any) -> None:
         non_blocking = self.device.type == "cuda"
         batch = prepare_batch(data, self.device, non_blocking, self.channels_last)
@@ -506,6 +541,7 @@ class Trainer(TorchganTrainer):
             self.labels = batch[1] if len(batch) > 1 else None
         else:
             self.real_inputs = batch
+        self._set_training_codes()
 
     def _make_sample_noise(self) -> None:
         for name in self.model_names:

@@ -188,6 +188,30 @@ def test_loss_needing_a_value_the_run_lacks_is_a_config_error(tmp_path, capsys):
     assert "infogan_generator" in err
 
 
+def test_loss_input_error_lists_the_valid_names(tmp_path):
+    from torchgan.losses import GeneratorLoss
+
+    from torchgan_ext import LOSSES, build_trainer
+    from torchgan_ext.errors import ConfigError
+
+    class NeedsFoo(GeneratorLoss):
+        def train_ops(self, generator, foo):
+            raise AssertionError("never called")
+
+    LOSSES.register("needs_foo", NeedsFoo)  # the next test starts from the default plugins
+    cfg = tiny_config(tmp_path / "r", trainer={"max_steps": 1})
+    cfg["losses"].append({"name": "needs_foo"})
+    with pytest.raises(ConfigError) as e:
+        build_trainer(config.config_from_dict(cfg))
+    assert e.value.key == "losses"
+    message = str(e.value)
+    assert "loss NeedsFoo needs 'foo'" in message
+    assert "valid: generator, discriminator, optimizer_generator, optimizer_discriminator, " in (
+        message
+    )
+    assert "real_inputs" in message and "eval_generator" in message
+
+
 @pytest.mark.parametrize("name", ["dcgan_digits.yaml", "infogan_digits.yaml"])
 def test_digits_configs_run_through_the_cli(tmp_path, capsys, name):
     out = tmp_path / "run"

@@ -106,6 +106,19 @@ def prepare_batch(
     return data
 
 
+#: Values every run offers to ``train_ops`` by name, besides the models and optimizers.
+_LOSS_INPUTS = (
+    "real_inputs",
+    "labels",
+    "batch",
+    "device",
+    "batch_size",
+    "step",
+    "epoch",
+    "eval_generator",
+)
+
+
 class _StopRequest:
     """SIGINT/SIGTERM handler: finish the current step, checkpoint, exit cleanly."""
 
@@ -521,11 +534,11 @@ class Trainer(TorchganTrainer):
                     and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
                     and wanted not in self.__dict__
                 ):
-                    hint = (
-                        "InfoGAN's latent codes: use infogan_generator"
-                        if wanted in ("dis_code", "cont_code")
-                        else "no model or trainer value of that name"
-                    )
+                    if wanted in ("dis_code", "cont_code"):
+                        hint = "InfoGAN's latent codes: use infogan_generator"
+                    else:
+                        valid = [*self.model_names, *self.optimizer_names, *_LOSS_INPUTS]
+                        hint = f"valid: {', '.join(valid)}"
                     raise ConfigError(
                         f"loss {name} needs {wanted!r}, which this run does not provide ({hint})",
                         key="losses",

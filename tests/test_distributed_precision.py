@@ -82,8 +82,16 @@ def test_compile_falls_back_with_warning():
 
 SCRIPT = textwrap.dedent(
     """
-    import os, sys, torch
+    import atexit, os, sys, torch
+    import torch.distributed as dist
     from torchgan_ext import build_trainer, config, run
+
+    def report_group_at_exit():  # registered first, so it runs after torchgan-ext's handler
+        rank = os.environ["RANK"]
+        with open(os.path.join(sys.argv[2], f"group-at-exit{rank}.txt"), "w") as f:
+            f.write(str(dist.is_initialized()))
+
+    atexit.register(report_group_at_exit)
     cfg = config.load_config(sys.argv[1])
     result = run(cfg, overwrite=True)
     t = result.trainer
@@ -121,6 +129,9 @@ def test_two_gloo_processes_hold_identical_weights(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the process group is destroyed before interpreter shutdown (else gloo can SIGABRT at exit)
+    for rank in (0, 1):
+        assert (tmp_path / f"group-at-exit{rank}.txt").read_text() == "False"
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert r0["step"] == r1["step"] == 5

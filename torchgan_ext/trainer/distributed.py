@@ -23,6 +23,7 @@ Launch with ``torchrun --nproc_per_node N -m torchgan_ext.cli config.yaml`` or
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from dataclasses import dataclass
@@ -76,7 +77,21 @@ def init_distributed(device: torch.device, timeout_minutes: float = 120.0) -> Di
         if device.type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        atexit.register(_destroy_at_exit)
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, backend=backend)
+
+
+def _destroy_at_exit() -> None:
+    """Destroy the process group this module created, while the interpreter is still whole.
+
+    Left to interpreter finalisation, gloo's worker threads are torn down after Python is gone and
+    the process can die with SIGABRT ("terminate called without an active exception") after
+    training finished - a failed job under torchrun. Runs at ``atexit`` so every way out of a run
+    (return, error, library use of :func:`~torchgan_ext.build_trainer`) is covered; a no-op when
+    the caller already destroyed the group.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast_parameters(model: nn.Module, info: DistInfo) -> None:

@@ -13,6 +13,8 @@ in one run, as medians of repeated full passes:
   [-1, 1] on the device; 4x fewer bytes cross from the workers);
 * every celeba loader collates with :func:`torchgan_ext.data.collate`, as ``torchgan-run``
   does (uint8 images stacked channels-last, without a transposing copy);
+* ``raw decode_jpeg, N workers``: the bare decode in the same worker processes (with the
+  largest worker count), which shows how far the machine's cores scale it;
 * ``PIL reference``: the torchvision-datasets way (PIL open, ``CenterCrop``, ``Resize``,
   ``ToTensor``, ``Normalize``), 0 workers.
 
@@ -90,12 +92,33 @@ def raw_decode_pass(paths: list[Path]) -> tuple[float, float]:
     return len(paths) / (time.perf_counter() - start), len(paths) / (time.process_time() - cpu)
 
 
+class RawDecode(Dataset):
+    """Read + ``decode_jpeg`` only, for the same rate with worker processes (returns a size)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> int:
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        data = torch.from_numpy(np.fromfile(self.paths[i], dtype=np.uint8))
+        return decode_jpeg(data, mode=ImageReadMode.RGB).shape[-1]
+
+
+def count_batch(items: list[int]) -> tuple[list[int], None]:
+    """Collate of :class:`RawDecode`: no tensor crosses from the workers."""
+    return items, None
+
+
 def loader_pass(loader: DataLoader, n: int) -> tuple[float, float]:
     """(images/s by wall clock, by this process's CPU time) of one pass over ``loader``."""
     start, cpu = time.perf_counter(), time.process_time()
     seen = 0
     for images, _ in loader:
-        seen += images.shape[0]
+        seen += len(images)
     assert seen == n, (seen, n)
     return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
 
@@ -189,6 +212,15 @@ def main() -> None:
             loaders[f"celeba uint8, {w} workers"] = DataLoader(
                 as_uint8, batch_size=args.batch, num_workers=w, collate_fn=collate, **kw
             )
+        raw_workers = max(args.workers)
+        if raw_workers > 0:  # how far this machine scales the bare decode over processes
+            loaders[f"raw decode_jpeg, {raw_workers} workers"] = DataLoader(
+                RawDecode(paths),
+                batch_size=args.batch,
+                num_workers=raw_workers,
+                collate_fn=count_batch,
+                persistent_workers=True,
+            )
         crop_only = CelebA(fake.root, split="all", image_size=None, flip=True)
         loaders["celeba 178 px (no resize), 0 workers"] = DataLoader(
             crop_only, batch_size=args.batch
@@ -225,6 +257,10 @@ def main() -> None:
         in_process = "workers" not in name or name.endswith(" 0 workers")
         c = f"{cpu[name]:>16.0f}{cpu[name] / raw_cpu:>7.2f}" if in_process else f"{'-':>16}{'-':>7}"
         print(f"{name:<40}{value:>9.0f}{value / raw:>7.2f}{value / pil:>7.2f}{c}")
+    print(f"{'':<40}main-process CPU per image with workers (receiving batches), microseconds:")
+    for name in wall:
+        if "workers" in name and not name.endswith(" 0 workers"):
+            print(f"  {name:<38}{1e6 / cpu[name]:>8.1f}")
     print("CPU cost of one item, microseconds (median):")
     for name, us in stages.items():
         print(f"  {name:<28}{us:>8.1f}")

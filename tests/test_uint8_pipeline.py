@@ -100,3 +100,29 @@ def test_collate_in_workers_and_prepare_batch_layout(tmp_path):
         assert nhwc.is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(contiguous, nhwc)
         assert torch.equal(contiguous, xd.float() / 127.5 - 1)
+
+
+def test_uint8_resize_equals_torchvision_and_keeps_the_decoder_layout():
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    from torchgan_ext.data._io import resize_image
+
+    g = torch.Generator().manual_seed(0)
+    for shape, size in [
+        ((3, 178, 178), (128, 128)),
+        ((3, 60, 44), (24, 40)),
+        ((1, 30, 20), (9, 7)),
+    ]:
+        chw = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        hwc = chw.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # as decode_image stores it
+        crop = hwc[:, 1:, 2:]  # a crop view that is not contiguous in any layout
+        for image in (chw, hwc, crop):
+            want = TF.resize(
+                image, list(size), interpolation=InterpolationMode.BILINEAR, antialias=True
+            )
+            got = resize_image(image, size)
+            assert torch.equal(got, want)
+            assert got.permute(1, 2, 0).is_contiguous()  # HWC-stored, as collate expects
+    floats = torch.rand(3, 20, 20, generator=g)
+    assert resize_image(floats, (10, 10)).shape == (3, 10, 10)

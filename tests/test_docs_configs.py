@@ -50,14 +50,9 @@ def test_embedded_quickstart_learns_recognisable_digits(tmp_path, monkeypatch):
     """
     import glob
 
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-
     from torchgan_ext import MODELS
     from torchgan_ext.cli import main
+    from torchgan_ext.testing import digits_score
     from torchgan_ext.trainer.checkpoint import load_checkpoint
 
     monkeypatch.chdir(tmp_path)
@@ -69,16 +64,6 @@ def test_embedded_quickstart_learns_recognisable_digits(tmp_path, monkeypatch):
     g = MODELS.get(g_cfg["name"])(**g_cfg["args"])
     ckpt = sorted(glob.glob(str(run / "checkpoints" / "*.pt")))[-1]
     g.load_state_dict(load_checkpoint(ckpt)["models"]["generator"])
-    g.eval()
-    digits = load_digits()
-    x = digits.images.reshape(len(digits.images), -1) / 16.0
-    clf = LogisticRegression(max_iter=3000).fit(x, digits.target)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        fake = (g(torch.randn(1000, g.encoding_dims)) + 1) / 2
-    p = clf.predict_proba(F.adaptive_avg_pool2d(fake, 8).reshape(1000, -1).numpy())
-    marginal = p.mean(0, keepdims=True)
-    score = float(np.exp((p * (np.log(p + 1e-12) - np.log(marginal + 1e-12))).sum(1).mean()))
-    counts = np.bincount(p.argmax(1), minlength=10)
-    assert score >= 2.0, (score, counts)
-    assert counts.min() >= 20, counts  # every digit appears
+    result = digits_score(g, 1000, seed=0)
+    assert result.score >= 2.0, result
+    assert min(result.counts) >= 20, result  # every digit appears

@@ -8,6 +8,7 @@ from .attribute_digits import ATTRIBUTE_DIGITS_ATTRIBUTES, write_attribute_digit
 from .celeba import CELEBA_ATTRIBUTES, FakeCelebA, index_color, write_celeba
 from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
 from .configs import tiny_config
+from .digits_score import DigitsScore, digits_score, score_digit_images
 
 __all__ = [
     "tiny_config",
@@ -20,4 +21,7 @@ __all__ = [
     "FakeCityscapes",
     "write_cityscapes",
     "cityscapes_pixel",
+    "DigitsScore",
+    "digits_score",
+    "score_digit_images",
 ]

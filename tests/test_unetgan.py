@@ -392,9 +392,10 @@ def test_samples_come_from_the_ema_generator(tmp_path):
     assert calls == {"ema": 2, "trained": 0}
 
 
-def test_digits_config_builds(tmp_path):
+@pytest.mark.parametrize("name", ["unetgan_digits.yaml", "unetgan_digits_long.yaml"])
+def test_digits_config_builds(tmp_path, name):
     cfg = config.load_config(
-        CONFIGS / "unetgan_digits.yaml",
+        CONFIGS / name,
         [f"out_dir={tmp_path / 'run'}", "logging.tensorboard=false"],
     )
     trainer, _ = build_trainer(cfg)

@@ -5,12 +5,29 @@ from .hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from .penalty import per_sample_gradient_penalty
 from .perceptual import VGGFeatures
 from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
+from .standard import (
+    LeastSquaresDiscriminatorLoss,
+    LeastSquaresGeneratorLoss,
+    MinimaxDiscriminatorLoss,
+    MinimaxGeneratorLoss,
+    WassersteinDiscriminatorLoss,
+    WassersteinGeneratorLoss,
+)
 from .stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
+from .train_ops import DiscriminatorStep, GeneratorStep
 from .unet import UNetDiscriminatorLoss, UNetGeneratorLoss
 
 __all__: list[str] = [
     "HingeGeneratorLoss",
     "HingeDiscriminatorLoss",
+    "MinimaxGeneratorLoss",
+    "MinimaxDiscriminatorLoss",
+    "LeastSquaresGeneratorLoss",
+    "LeastSquaresDiscriminatorLoss",
+    "WassersteinGeneratorLoss",
+    "WassersteinDiscriminatorLoss",
+    "GeneratorStep",
+    "DiscriminatorStep",
     "SRGANGeneratorLoss",
     "SRGANDiscriminatorLoss",
     "PixelMSELoss",

@@ -3,7 +3,9 @@
 This makes every component of torchgan 0.1.0 reachable from a YAML file under a snake_case
 name, e.g. ``dcgan_generator`` or ``wasserstein_gradient_penalty``. Block it with
 ``-p no:torchgan``. The InfoGAN models are registered as the subclasses of
-:mod:`torchgan_ext.models.infogan`, which fix what stops torchgan's from training.
+:mod:`torchgan_ext.models.infogan`, which fix what stops torchgan's from training; the
+minimax, least-squares and Wasserstein losses as those of :mod:`torchgan_ext.losses.standard`
+(the same losses, trained without a host sync per step).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from torchgan import metrics as tm
 from torchgan import models as tgm
 
 from .._hookspecs import hookimpl
+from ..losses import standard
 from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
 __all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS", "TORCHGAN_DATA_ARGUMENTS"]
@@ -32,12 +35,13 @@ TORCHGAN_MODELS = {
 }
 
 TORCHGAN_LOSSES = {
-    "minimax_generator": tl.MinimaxGeneratorLoss,
-    "minimax_discriminator": tl.MinimaxDiscriminatorLoss,
-    "least_squares_generator": tl.LeastSquaresGeneratorLoss,
-    "least_squares_discriminator": tl.LeastSquaresDiscriminatorLoss,
-    "wasserstein_generator": tl.WassersteinGeneratorLoss,
-    "wasserstein_discriminator": tl.WassersteinDiscriminatorLoss,
+    # torchgan's losses with its standard training steps minus the per-step .item()
+    "minimax_generator": standard.MinimaxGeneratorLoss,
+    "minimax_discriminator": standard.MinimaxDiscriminatorLoss,
+    "least_squares_generator": standard.LeastSquaresGeneratorLoss,
+    "least_squares_discriminator": standard.LeastSquaresDiscriminatorLoss,
+    "wasserstein_generator": standard.WassersteinGeneratorLoss,
+    "wasserstein_discriminator": standard.WassersteinDiscriminatorLoss,
     "wasserstein_gradient_penalty": tl.WassersteinGradientPenalty,
     "boundary_equilibrium_generator": tl.BoundaryEquilibriumGeneratorLoss,
     "boundary_equilibrium_discriminator": tl.BoundaryEquilibriumDiscriminatorLoss,

@@ -1,0 +1,157 @@
+"""torchgan's standard adversarial training steps, without a host sync per step.
+
+torchgan's ``GeneratorLoss.train_ops`` / ``DiscriminatorLoss.train_ops`` end with
+``return loss.item()``: on CUDA every generator and every discriminator step waits until the
+GPU has finished, so the host cannot queue the next step's kernels meanwhile. The mixins here
+run the same steps and return the detached loss tensor instead; the Trainer reads loss values
+only at the logging refresh. Differences from torchgan's steps, all on purpose:
+
+* the generator's forward in the discriminator step runs under ``torch.no_grad()`` (torchgan
+  builds its graph and then detaches the output: same values, less memory and time);
+* gradients are zeroed with ``set_to_none=True``;
+* a conditional model without batch labels raises a ``ValueError`` that says what to change.
+
+Use them in front of the torchgan base class, whose ``forward`` they call::
+
+    class MyGeneratorLoss(GeneratorStep, torchgan.losses.GeneratorLoss):
+        def forward(self, dgz): ...
+
+Conditional models follow torchgan's conventions: ``label_type="required"`` gets the batch's
+labels, ``"generated"`` labels drawn uniformly from ``generator.num_classes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["GeneratorStep", "DiscriminatorStep"]
+
+
+def _labels_for(
+    generator: Any,
+    discriminator: Any,
+    labels: torch.Tensor | None,
+    batch_size: int,
+    device: Any,
+    judge_real: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Labels for the generator and for judging its output (torchgan's conventions).
+
+    ``judge_real``: the discriminator also scores the real batch (with the batch's labels).
+    """
+    g_type = getattr(generator, "label_type", "none")
+    d_type = getattr(discriminator, "label_type", "none")
+    needs_batch_labels = (
+        g_type == "required"
+        or (d_type != "none" and g_type != "generated")
+        or (judge_real and d_type != "none")
+    )
+    if labels is None and needs_batch_labels:
+        raise ValueError(
+            "the models are conditional (label_type='required') but the batch has no labels; "
+            "use a dataset that yields (images, labels)"
+        )
+    if g_type == "generated":
+        fake_labels = torch.randint(0, generator.num_classes, (batch_size,), device=device)
+    elif g_type == "required":
+        fake_labels = labels
+    else:
+        fake_labels = labels if d_type != "none" else None
+    g_labels = fake_labels if g_type != "none" else None
+    return g_labels, fake_labels
+
+
+def _generate(generator: Any, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    return generator(noise) if labels is None else generator(noise, labels)
+
+
+def _judge(discriminator: Any, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    if getattr(discriminator, "label_type", "none") == "none":
+        return discriminator(images)
+    return discriminator(images, labels)
+
+
+class GeneratorStep:
+    """Mixin: torchgan's generator step, returning the detached loss (no ``.item()``)."""
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_generator: torch.optim.Optimizer,
+        device: Any,
+        batch_size: int,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One generator step; returns the detached loss.
+
+        Args:
+            generator: The generator (``label_type`` ``none``, ``required`` or ``generated``).
+            discriminator: The discriminator.
+            optimizer_generator: The generator's optimizer.
+            device: Where to draw the noise.
+            batch_size: Number of images to generate.
+            labels: The batch's labels (for conditional models).
+        """
+        if self.override_train_ops is not None:
+            return self.override_train_ops(
+                generator, discriminator, optimizer_generator, device, batch_size, labels
+            )
+        if labels is not None and labels.shape[0] != batch_size:
+            batch_size = labels.shape[0]
+        # noise first, then generated labels: torchgan's order, so a seed gives its numbers
+        noise = torch.randn(batch_size, generator.encoding_dims, device=device)
+        g_labels, fake_labels = _labels_for(
+            generator, discriminator, labels, batch_size, device, judge_real=False
+        )
+        optimizer_generator.zero_grad(set_to_none=True)
+        fake = _generate(generator, noise, g_labels)
+        loss = self.forward(_judge(discriminator, fake, fake_labels))
+        loss.backward()
+        optimizer_generator.step()
+        return loss.detach()
+
+
+class DiscriminatorStep:
+    """Mixin: torchgan's discriminator step, returning the detached loss (no ``.item()``)."""
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_discriminator: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        device: Any,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One discriminator step; returns the detached loss.
+
+        Args:
+            generator: The generator (``label_type`` ``none``, ``required`` or ``generated``).
+            discriminator: The discriminator being trained.
+            optimizer_discriminator: Its optimizer.
+            real_inputs: A batch of real images.
+            device: Where to draw the noise.
+            labels: The batch's labels (for conditional models).
+        """
+        if self.override_train_ops is not None:
+            return self.override_train_ops(
+                self, generator, discriminator, optimizer_discriminator, real_inputs, device, labels
+            )
+        batch_size = real_inputs.size(0)
+        noise = torch.randn(batch_size, generator.encoding_dims, device=device)
+        g_labels, fake_labels = _labels_for(
+            generator, discriminator, labels, batch_size, device, judge_real=True
+        )
+        optimizer_discriminator.zero_grad(set_to_none=True)
+        # real images are judged with their own labels; generated ones with the labels they
+        # were generated for (the same labels unless the generator draws its own)
+        dx = _judge(discriminator, real_inputs, labels)
+        with torch.no_grad():
+            fake = _generate(generator, noise, g_labels)
+        loss = self.forward(dx, _judge(discriminator, fake, fake_labels))
+        loss.backward()
+        optimizer_discriminator.step()
+        return loss.detach()

@@ -3,7 +3,7 @@
 For each run directory (``out_dir`` of a digits config), builds the generator from the run's
 resolved ``config.yaml``, loads the newest checkpoint and prints the score of 1000 samples for
 the trained weights and, when the run keeps one, the EMA copy, with the per-class counts
-(:func:`torchgan_ext.testing.digits_score`; real digits score about 6.6, an untrained generator
+(:func:`torchgan_ext.testing.digits_score`; real digits score 7.5, an untrained generator
 about 1.1).
 
     python benchmarks/digits_score.py runs/quickstart runs/unetgan_digits [--images 1000]

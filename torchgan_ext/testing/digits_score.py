@@ -4,8 +4,9 @@ Inception features mean nothing on 8x8 grey digits, so runs on the ``digits`` da
 by a logistic-regression digit classifier trained on scikit-learn's real digits: the score is
 :math:`\\exp(\\mathbb{E}_x \\mathrm{KL}(p(y|x) \\,\\|\\, p(y)))` over generated images, exactly
 the Inception Score's formula (Salimans et al., https://arxiv.org/abs/1606.03498) with that
-classifier in place of Inception. Measured here: the real digits score about 6.6 (the ceiling is
-10: confident and evenly spread over the classes), an untrained generator about 1.1.
+classifier in place of Inception. Measured here: the 1797 real digits (the classifier's own
+training data) score 7.5, an untrained generator about 1.05 (the ceiling is 10: confident and
+evenly spread over the classes).
 
 Generated images of any size are average-pooled to the classifier's 8x8 grid; they are expected
 in [-1, 1] (the generators' tanh range).

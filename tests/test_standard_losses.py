@@ -115,3 +115,67 @@ def test_training_steps_make_no_host_sync(tmp_path, monkeypatch):
     short = _syncs_during_training(tmp_path, 4, monkeypatch)
     long = _syncs_during_training(tmp_path, 12, monkeypatch)
     assert long == short, (short, long)
+
+
+class LinearCritic(torch.nn.Module):
+    """D(x) = <w, x>: the gradient at every sample is w."""
+
+    label_type = "none"
+
+    def __init__(self, numel, norm):
+        super().__init__()
+        w = torch.randn(numel, generator=torch.Generator().manual_seed(0))
+        self.w = torch.nn.Parameter(w / w.norm() * norm)
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w
+
+
+@pytest.mark.parametrize("name", ["wasserstein_gradient_penalty", "dragan_gradient_penalty"])
+def test_penalty_is_per_sample_zero_for_a_unit_gradient_critic(name):
+    critic = LinearCritic(3 * 16 * 16, norm=1.0)
+    g, _ = _models(False)
+    loss = LOSSES.get(name)()
+    opt = torch.optim.SGD(critic.parameters(), lr=0.1)
+    value = loss.train_ops(g, critic, opt, torch.rand(8, 3, 16, 16), "cpu")
+    assert isinstance(value, torch.Tensor) and not value.requires_grad
+    assert value.item() == pytest.approx(0.0, abs=1e-10)
+    assert all(p.grad is None for p in g.parameters())  # the penalty never reaches G
+    original = {"wasserstein_gradient_penalty": tl.WassersteinGradientPenalty}.get(name)
+    if original is not None:  # torchgan's whole-batch norm: (sqrt(8) - 1)^2
+        batch_value = original().train_ops(g, critic, opt, torch.rand(8, 3, 16, 16), "cpu")
+        assert batch_value == pytest.approx((8**0.5 - 1) ** 2, rel=1e-4)
+
+
+def test_penalty_matches_a_per_sample_autograd_reference():
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, stride=2),
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.Flatten(),
+        torch.nn.LazyLinear(1),
+    )
+    x = torch.randn(5, 3, 8, 8)
+    critic(x)
+    points = x.clone().requires_grad_(True)
+    ours = standard.sample_gradient_penalty(points, critic(points), center=1.0, reduction="none")
+    for i in range(5):
+        xi = x[i : i + 1].clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(xi).sum(), xi)
+        assert ours[i].item() == pytest.approx(((grad.norm() - 1) ** 2).item(), rel=1e-5)
+    ours.mean().backward()  # trainable through (double backward); biases do not shape the gradient
+    weights = [p for p in critic.parameters() if p.dim() > 1]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
+
+
+def test_wgan_gp_step_decreases_the_penalty():
+    critic = LinearCritic(3 * 16 * 16, norm=3.0)
+    g, _ = _models(False)
+    loss = standard.WassersteinGradientPenalty(lambd=1.0)
+    opt = torch.optim.SGD(critic.parameters(), lr=0.05)
+    real = torch.rand(4, 3, 16, 16)
+    first = loss.train_ops(g, critic, opt, real, "cpu").item()
+    for _ in range(20):
+        last = loss.train_ops(g, critic, opt, real, "cpu").item()
+    assert first == pytest.approx(4.0, rel=1e-5)  # (3 - 1)^2
+    assert last < 0.1 * first

@@ -6,12 +6,14 @@ from .penalty import per_sample_gradient_penalty
 from .perceptual import VGGFeatures
 from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from .standard import (
+    DraganGradientPenalty,
     LeastSquaresDiscriminatorLoss,
     LeastSquaresGeneratorLoss,
     MinimaxDiscriminatorLoss,
     MinimaxGeneratorLoss,
     WassersteinDiscriminatorLoss,
     WassersteinGeneratorLoss,
+    WassersteinGradientPenalty,
 )
 from .stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from .train_ops import DiscriminatorStep, GeneratorStep
@@ -26,6 +28,8 @@ __all__: list[str] = [
     "LeastSquaresDiscriminatorLoss",
     "WassersteinGeneratorLoss",
     "WassersteinDiscriminatorLoss",
+    "WassersteinGradientPenalty",
+    "DraganGradientPenalty",
     "GeneratorStep",
     "DiscriminatorStep",
     "SRGANGeneratorLoss",

@@ -1,9 +1,18 @@
-"""torchgan's minimax, least-squares and Wasserstein losses, trained without a host sync.
+"""torchgan's standard losses, trained without a host sync; its gradient penalties made per-sample.
 
-The same losses (``forward``, constructor arguments and defaults are torchgan's own); only the
-training step differs: it comes from :mod:`torchgan_ext.losses.train_ops`, which returns the
-detached loss instead of calling ``.item()`` on every generator and discriminator step. These
-are the classes registered as ``minimax_generator``, ``least_squares_discriminator``, ... .
+Minimax, least-squares and Wasserstein losses: the same losses (``forward``, constructor
+arguments and defaults are torchgan's own); only the training step differs: it comes from
+:mod:`torchgan_ext.losses.train_ops`, which returns the detached loss instead of calling
+``.item()`` on every generator and discriminator step.
+
+WGAN-GP and DRAGAN penalties: torchgan 0.1.0 takes one gradient norm over the whole batch
+(:math:`(\\lVert \\nabla \\sum_i D(\\hat x_i) \\rVert_2 - 1)^2`, which is :math:`(\\sqrt B - 1)^2`
+for a critic with unit gradient at every sample) and one interpolation coefficient per batch.
+The classes here take the papers' per-sample norms (and, for WGAN-GP, one coefficient per
+sample), never back-propagate the penalty into the generator, and return a detached tensor.
+
+These are the classes registered as ``minimax_generator``, ``least_squares_discriminator``,
+``wasserstein_gradient_penalty``, ... .
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from typing import Any
 import torch
 from torchgan import losses as tl
 
-from .train_ops import DiscriminatorStep, GeneratorStep
+from .train_ops import DiscriminatorStep, GeneratorStep, _generate, _judge, _labels_for
 
 __all__ = [
     "MinimaxGeneratorLoss",
@@ -22,7 +31,33 @@ __all__ = [
     "LeastSquaresDiscriminatorLoss",
     "WassersteinGeneratorLoss",
     "WassersteinDiscriminatorLoss",
+    "WassersteinGradientPenalty",
+    "DraganGradientPenalty",
+    "sample_gradient_penalty",
 ]
+
+
+def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    return x
+
+
+def sample_gradient_penalty(
+    points: torch.Tensor, scores: torch.Tensor, center: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """:math:`(\\lVert \\nabla_{x_i} D(x_i) \\rVert_2 - c)^2` per sample, reduced.
+
+    Args:
+        points: The critic's inputs ``[B, ...]`` (``requires_grad``).
+        scores: The critic's outputs on ``points``, ``[B, ...]`` (summed per sample).
+        center: :math:`c`, the target norm.
+        reduction: ``mean``, ``sum`` or ``none`` (per-sample values ``[B]``).
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)
+    return _reduce((grad.flatten(1).norm(2, dim=1) - center) ** 2, reduction)
 
 
 class MinimaxGeneratorLoss(GeneratorStep, tl.MinimaxGeneratorLoss):
@@ -127,3 +162,109 @@ class WassersteinDiscriminatorLoss(DiscriminatorStep, tl.WassersteinDiscriminato
         return super().train_ops(
             generator, discriminator, optimizer_discriminator, real_inputs, device, labels
         )
+
+
+class _PenaltyStep:
+    """Mixin: one discriminator step on ``lambd`` times the per-sample penalty at ``_points``.
+
+    Subclasses define ``_points`` (where the gradient is penalised, and the labels the
+    discriminator judges them with) and ``_center`` (the target norm).
+    """
+
+    def forward(self, interpolate: torch.Tensor, d_interpolate: torch.Tensor) -> torch.Tensor:
+        """The penalty at ``interpolate`` (``requires_grad``), outputs ``d_interpolate``."""
+        return sample_gradient_penalty(interpolate, d_interpolate, self._center(), self.reduction)
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_discriminator: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        device: Any,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One discriminator step on the weighted penalty; returns the detached penalty."""
+        if self.override_train_ops is not None:  # torchgan calls this hook without ``device``
+            return self.override_train_ops(
+                self, generator, discriminator, optimizer_discriminator, real_inputs, labels
+            )
+        with torch.no_grad():
+            points, judge_labels = self._points(generator, discriminator, real_inputs, labels)
+        points.requires_grad_(True)
+        optimizer_discriminator.zero_grad(set_to_none=True)
+        loss = self.forward(points, _judge(discriminator, points, judge_labels))
+        (self.lambd * loss).backward()
+        optimizer_discriminator.step()
+        return loss.detach()
+
+
+class WassersteinGradientPenalty(_PenaltyStep, tl.WassersteinGradientPenalty):
+    """WGAN-GP gradient penalty, per sample (`Gulrajani et al. <https://arxiv.org/abs/1704.00028>`_).
+
+    .. math::
+        \\hat x_i = \\epsilon_i x_i + (1 - \\epsilon_i) G(z_i), \\quad \\epsilon_i \\sim U[0, 1]
+
+        L_{gp} = \\lambda\\, \\frac{1}{B} \\sum_i
+            \\big(\\lVert \\nabla_{\\hat x_i} D(\\hat x_i) \\rVert_2 - 1\\big)^2
+
+    A separate critic step, as in torchgan (combine it with ``wasserstein_discriminator``). The
+    samples must be scored independently for per-sample gradients: the paper's critic has no
+    batch norm (torchgan's DCGAN discriminator has; use layer or instance norm).
+
+    Args:
+        reduction: ``mean``, ``sum`` or ``none`` over the batch.
+        lambd: :math:`\\lambda` (paper: 10).
+        override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+    """
+
+    def _center(self) -> float:
+        return 1.0
+
+    def _points(
+        self, generator: Any, discriminator: Any, real: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size = real.size(0)
+        noise = torch.randn(batch_size, generator.encoding_dims, device=real.device)
+        g_labels, fake_labels = _labels_for(
+            generator, discriminator, labels, batch_size, real.device, judge_real=False
+        )
+        fake = _generate(generator, noise, g_labels)
+        eps = torch.rand(batch_size, device=real.device, dtype=real.dtype)
+        eps = eps.view(batch_size, *([1] * (real.dim() - 1)))
+        return eps * real + (1 - eps) * fake, fake_labels
+
+
+class DraganGradientPenalty(_PenaltyStep, tl.DraganGradientPenalty):
+    """DRAGAN gradient penalty around the real data, per sample (`Kodali et al.
+    <https://arxiv.org/abs/1705.07215>`_).
+
+    .. math::
+        x^p_i = x_i + (1 - \\alpha_i) \\odot \\tfrac12\\, \\mathrm{std}(x)\\, \\beta_i, \\quad
+        \\alpha, \\beta \\sim U[0, 1]^{\\text{elementwise}}
+
+        L = \\lambda\\, \\frac{1}{B} \\sum_i
+            \\big(\\lVert \\nabla_{x^p_i} D(x^p_i) \\rVert_2 - k\\big)^2
+
+    The perturbation is torchgan's; the norm is taken per sample. Samples must be scored
+    independently (no batch norm in the discriminator).
+
+    Args:
+        reduction: ``mean``, ``sum`` or ``none`` over the batch.
+        lambd: :math:`\\lambda`.
+        k: :math:`k`, the target norm.
+        override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+    """
+
+    def _center(self) -> float:
+        return float(self.k)
+
+    def _points(
+        self, generator: Any, discriminator: Any, real: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        alpha = torch.rand_like(real)
+        beta = torch.rand_like(real)
+        _, judge_labels = _labels_for(
+            generator, discriminator, labels, real.size(0), real.device, judge_real=False
+        )
+        return real + (1 - alpha) * 0.5 * real.std() * beta, judge_labels

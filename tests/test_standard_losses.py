@@ -179,3 +179,27 @@ def test_wgan_gp_step_decreases_the_penalty():
         last = loss.train_ops(g, critic, opt, real, "cpu").item()
     assert first == pytest.approx(4.0, rel=1e-5)  # (3 - 1)^2
     assert last < 0.1 * first
+
+
+def test_wgan_gp_digits_config_trains_a_few_steps(tmp_path):
+    from pathlib import Path
+
+    from torchgan_ext import run
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "wgan_gp_digits.yaml"
+    cfg = config.load_config(
+        path,
+        [
+            f"out_dir={tmp_path / 'run'}",
+            "trainer.max_steps=6",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+        ],
+    )
+    result = run(cfg)
+    trainer = result.trainer
+    assert result.step == 6
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.discriminator.modules())
+    assert any(
+        isinstance(loss, standard.WassersteinGradientPenalty) for loss in trainer.losses.values()
+    )

@@ -203,3 +203,33 @@ def test_wgan_gp_digits_config_trains_a_few_steps(tmp_path):
     assert any(
         isinstance(loss, standard.WassersteinGradientPenalty) for loss in trainer.losses.values()
     )
+
+
+def test_mutual_information_step_equals_torchgan_and_returns_a_tensor():
+    from torchgan_ext._registry import MODELS
+
+    torch.manual_seed(0)
+    gen = MODELS.get("infogan_generator")(
+        dim_dis=3, dim_cont=2, encoding_dims=8, out_size=16, out_channels=1, step_channels=4
+    )
+    dis = MODELS.get("infogan_discriminator")(
+        dim_dis=3, dim_cont=2, in_size=16, in_channels=1, step_channels=4
+    )
+    codes = gen.training_codes(6, torch.device("cpu"))
+    results = []
+    for loss in (
+        tl.MutualInformationPenalty(lambd=0.5),
+        LOSSES.get("mutual_information_penalty")(0.5),
+    ):
+        g_, d_ = copy.deepcopy(gen), copy.deepcopy(dis)
+        opt_g = torch.optim.Adam(g_.parameters(), 1e-3)
+        opt_d = torch.optim.Adam(d_.parameters(), 1e-3)
+        torch.manual_seed(1)
+        value = loss.train_ops(
+            g_, d_, opt_g, opt_d, codes["dis_code"], codes["cont_code"], "cpu", 6
+        )
+        results.append((value, [p.detach().clone() for p in [*g_.parameters(), *d_.parameters()]]))
+    (ref_value, ref_params), (value, params) = results
+    assert isinstance(ref_value, float) and isinstance(value, torch.Tensor)
+    assert not value.requires_grad and value.item() == ref_value
+    assert all(torch.equal(a, b) for a, b in zip(params, ref_params, strict=True))

@@ -55,7 +55,7 @@ TORCHGAN_LOSSES = {
     "feature_matching_generator": tl.FeatureMatchingGeneratorLoss,
     "auxiliary_classifier_generator": tl.AuxiliaryClassifierGeneratorLoss,
     "auxiliary_classifier_discriminator": tl.AuxiliaryClassifierDiscriminatorLoss,
-    "mutual_information_penalty": tl.MutualInformationPenalty,
+    "mutual_information_penalty": standard.MutualInformationPenalty,
 }
 
 _IMAGE_OUT = {"out_size": "image_size", "out_channels": "channels"}

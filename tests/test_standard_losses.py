@@ -233,3 +233,37 @@ def test_mutual_information_step_equals_torchgan_and_returns_a_tensor():
     assert isinstance(ref_value, float) and isinstance(value, torch.Tensor)
     assert not value.requires_grad and value.item() == ref_value
     assert all(torch.equal(a, b) for a, b in zip(params, ref_params, strict=True))
+
+
+@pytest.mark.parametrize("label_type", ["generated", "required"])
+@pytest.mark.parametrize(
+    "name, original",
+    [
+        ("auxiliary_classifier_generator", tl.AuxiliaryClassifierGeneratorLoss),
+        ("auxiliary_classifier_discriminator", tl.AuxiliaryClassifierDiscriminatorLoss),
+    ],
+)
+def test_acgan_class_terms_equal_torchgan_and_return_tensors(name, original, label_type):
+    torch.manual_seed(0)
+    g = tgm.ACGANGenerator(num_classes=3, encoding_dims=8, out_size=16, step_channels=4)
+    g.label_type = label_type
+    d = tgm.ACGANDiscriminator(num_classes=3, in_size=16, step_channels=4)
+    real = torch.rand(6, 3, 16, 16) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    ref_value, ref_params = _step(original(), copy.deepcopy(g), copy.deepcopy(d), real, labels)
+    value, params = _step(LOSSES.get(name)(), g, d, real, labels)
+    assert isinstance(ref_value, float) and isinstance(value, torch.Tensor)
+    assert not value.requires_grad and value.item() == ref_value
+    assert all(torch.equal(a, b) for a, b in zip(params, ref_params, strict=True))
+
+
+def test_acgan_class_terms_explain_a_wrong_setup():
+    g, d = _models(False)  # an unconditional generator
+    opt = torch.optim.Adam(g.parameters())
+    with pytest.raises(ValueError, match="conditional generator"):
+        LOSSES.get("auxiliary_classifier_generator")().train_ops(g, d, opt, "cpu", 4, None)
+    acgan_g = tgm.ACGANGenerator(num_classes=3, encoding_dims=8, out_size=16, step_channels=4)
+    with pytest.raises(ValueError, match="class labels"):
+        LOSSES.get("auxiliary_classifier_discriminator")().train_ops(
+            acgan_g, d, opt, torch.rand(4, 3, 16, 16), "cpu", None
+        )

@@ -6,6 +6,8 @@ from .penalty import per_sample_gradient_penalty
 from .perceptual import VGGFeatures
 from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from .standard import (
+    AuxiliaryClassifierDiscriminatorLoss,
+    AuxiliaryClassifierGeneratorLoss,
     DraganGradientPenalty,
     LeastSquaresDiscriminatorLoss,
     LeastSquaresGeneratorLoss,
@@ -32,6 +34,8 @@ __all__: list[str] = [
     "WassersteinGradientPenalty",
     "DraganGradientPenalty",
     "MutualInformationPenalty",
+    "AuxiliaryClassifierGeneratorLoss",
+    "AuxiliaryClassifierDiscriminatorLoss",
     "GeneratorStep",
     "DiscriminatorStep",
     "SRGANGeneratorLoss",

@@ -53,8 +53,8 @@ TORCHGAN_LOSSES = {
     "historical_average_generator": tl.HistoricalAverageGeneratorLoss,
     "historical_average_discriminator": tl.HistoricalAverageDiscriminatorLoss,
     "feature_matching_generator": tl.FeatureMatchingGeneratorLoss,
-    "auxiliary_classifier_generator": tl.AuxiliaryClassifierGeneratorLoss,
-    "auxiliary_classifier_discriminator": tl.AuxiliaryClassifierDiscriminatorLoss,
+    "auxiliary_classifier_generator": standard.AuxiliaryClassifierGeneratorLoss,
+    "auxiliary_classifier_discriminator": standard.AuxiliaryClassifierDiscriminatorLoss,
     "mutual_information_penalty": standard.MutualInformationPenalty,
 }
 

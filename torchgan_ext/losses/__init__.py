@@ -19,6 +19,11 @@ from .standard import (
     WassersteinGradientPenalty,
 )
 from .stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
+from .stateful import (
+    BoundaryEquilibriumDiscriminatorLoss,
+    HistoricalAverageDiscriminatorLoss,
+    HistoricalAverageGeneratorLoss,
+)
 from .train_ops import DiscriminatorStep, GeneratorStep
 from .unet import UNetDiscriminatorLoss, UNetGeneratorLoss
 
@@ -34,6 +39,9 @@ __all__: list[str] = [
     "WassersteinGradientPenalty",
     "DraganGradientPenalty",
     "MutualInformationPenalty",
+    "BoundaryEquilibriumDiscriminatorLoss",
+    "HistoricalAverageGeneratorLoss",
+    "HistoricalAverageDiscriminatorLoss",
     "AuxiliaryClassifierGeneratorLoss",
     "AuxiliaryClassifierDiscriminatorLoss",
     "GeneratorStep",

@@ -15,7 +15,7 @@ from torchgan import metrics as tm
 from torchgan import models as tgm
 
 from .._hookspecs import hookimpl
-from ..losses import standard
+from ..losses import standard, stateful
 from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
 __all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS", "TORCHGAN_DATA_ARGUMENTS"]
@@ -45,13 +45,13 @@ TORCHGAN_LOSSES = {
     # torchgan's penalties with the papers' per-sample gradient norms
     "wasserstein_gradient_penalty": standard.WassersteinGradientPenalty,
     "boundary_equilibrium_generator": tl.BoundaryEquilibriumGeneratorLoss,
-    "boundary_equilibrium_discriminator": tl.BoundaryEquilibriumDiscriminatorLoss,
+    "boundary_equilibrium_discriminator": stateful.BoundaryEquilibriumDiscriminatorLoss,
     "energy_based_generator": tl.EnergyBasedGeneratorLoss,
     "energy_based_discriminator": tl.EnergyBasedDiscriminatorLoss,
     "energy_based_pulling_away_term": tl.EnergyBasedPullingAwayTerm,
     "dragan_gradient_penalty": standard.DraganGradientPenalty,
-    "historical_average_generator": tl.HistoricalAverageGeneratorLoss,
-    "historical_average_discriminator": tl.HistoricalAverageDiscriminatorLoss,
+    "historical_average_generator": stateful.HistoricalAverageGeneratorLoss,
+    "historical_average_discriminator": stateful.HistoricalAverageDiscriminatorLoss,
     "feature_matching_generator": tl.FeatureMatchingGeneratorLoss,
     "auxiliary_classifier_generator": standard.AuxiliaryClassifierGeneratorLoss,
     "auxiliary_classifier_discriminator": standard.AuxiliaryClassifierDiscriminatorLoss,

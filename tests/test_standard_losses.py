@@ -267,3 +267,46 @@ def test_acgan_class_terms_explain_a_wrong_setup():
         LOSSES.get("auxiliary_classifier_discriminator")().train_ops(
             acgan_g, d, opt, torch.rand(4, 3, 16, 16), "cpu", None
         )
+
+
+def _ae_models(embeddings):
+    torch.manual_seed(0)
+    g = tgm.AutoEncodingGenerator(encoding_dims=8, out_size=16, step_channels=4)
+    d = tgm.AutoEncodingDiscriminator(in_size=16, step_channels=4, embeddings=embeddings)
+    return g, d
+
+
+def _run(loss, g, d, real, kind):
+    opt_g = torch.optim.Adam(g.parameters(), 1e-3)
+    opt_d = torch.optim.Adam(d.parameters(), 1e-3)
+    torch.manual_seed(1)
+    if kind == "g":
+        value = loss.train_ops(g, d, opt_g, "cpu", real.shape[0])
+    elif kind == "d_batch":  # torchgan's EBGAN critic step also takes batch_size
+        value = loss.train_ops(g, d, opt_d, real, "cpu", real.shape[0])
+    else:  # feature matching: the generator step sees the real batch
+        value = loss.train_ops(g, d, opt_g, real, "cpu")
+    return value, [p.detach().clone() for p in [*g.parameters(), *d.parameters()]]
+
+
+@pytest.mark.parametrize(
+    "name, original, kind, embeddings",
+    [
+        ("energy_based_generator", tl.EnergyBasedGeneratorLoss, "g", True),
+        ("energy_based_generator", tl.EnergyBasedGeneratorLoss, "g", False),
+        ("energy_based_discriminator", tl.EnergyBasedDiscriminatorLoss, "d_batch", True),
+        ("energy_based_pulling_away_term", tl.EnergyBasedPullingAwayTerm, "g", True),
+        ("feature_matching_generator", tl.FeatureMatchingGeneratorLoss, "real", None),
+    ],
+)
+def test_ebgan_and_feature_matching_steps_equal_torchgan(name, original, kind, embeddings):
+    g, d = _models(False) if embeddings is None else _ae_models(embeddings)
+    real = torch.rand(6, 3, 16, 16) * 2 - 1
+    ref_value, ref_params = _run(original(), copy.deepcopy(g), copy.deepcopy(d), real, kind)
+    value, params = _run(LOSSES.get(name)(), g, d, real, kind)
+    assert isinstance(ref_value, float | torch.Tensor)
+    assert isinstance(value, torch.Tensor) and not value.requires_grad
+    assert value.item() == float(ref_value)
+    assert all(torch.equal(a, b) for a, b in zip(params, ref_params, strict=True))
+    if embeddings is not None:
+        assert d.embeddings is embeddings  # restored after the step

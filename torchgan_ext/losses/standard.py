@@ -17,10 +17,13 @@ These are the classes registered as ``minimax_generator``, ``least_squares_discr
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torchgan import losses as tl
+from torchgan import models as tgm
 
 from .train_ops import DiscriminatorStep, GeneratorStep, _generate, _judge, _labels_for
 
@@ -36,6 +39,10 @@ __all__ = [
     "MutualInformationPenalty",
     "AuxiliaryClassifierGeneratorLoss",
     "AuxiliaryClassifierDiscriminatorLoss",
+    "EnergyBasedGeneratorLoss",
+    "EnergyBasedDiscriminatorLoss",
+    "EnergyBasedPullingAwayTerm",
+    "FeatureMatchingGeneratorLoss",
     "sample_gradient_penalty",
 ]
 
@@ -424,4 +431,196 @@ class AuxiliaryClassifierDiscriminatorLoss(tl.AuxiliaryClassifierDiscriminatorLo
         loss = loss + self.forward(real_logits, labels)
         loss.backward()
         optimizer_discriminator.step()
+        return loss.detach()
+
+
+@contextlib.contextmanager
+def _scores_only(discriminator: Any) -> Iterator[None]:
+    """An auto-encoding discriminator returns only its score inside (torchgan's EBGAN steps)."""
+    if not isinstance(discriminator, tgm.AutoEncodingDiscriminator):
+        yield
+        return
+    embeddings = discriminator.embeddings
+    discriminator.embeddings = False
+    try:
+        yield
+    finally:
+        discriminator.embeddings = embeddings
+
+
+class EnergyBasedGeneratorLoss(tl.EnergyBasedGeneratorLoss):
+    """EBGAN generator loss (`Zhao et al. <https://arxiv.org/abs/1609.03126>`_).
+
+    .. math:: L_G = D(G(z))
+
+    where :math:`D` is the auto-encoder's reconstruction energy. torchgan's loss; the step
+    returns the detached loss instead of calling ``.item()``.
+
+    Args:
+        reduction: ``mean``, ``sum`` or ``none`` over the batch.
+        override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+    """
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_generator: torch.optim.Optimizer,
+        device: Any,
+        batch_size: int,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One generator step; returns the detached loss."""
+        if self.override_train_ops is not None:
+            return super().train_ops(
+                generator, discriminator, optimizer_generator, device, batch_size, labels
+            )
+        with _scores_only(discriminator):
+            return GeneratorStep.train_ops(
+                self, generator, discriminator, optimizer_generator, device, batch_size, labels
+            )
+
+
+class EnergyBasedDiscriminatorLoss(tl.EnergyBasedDiscriminatorLoss):
+    """EBGAN discriminator loss (`Zhao et al. <https://arxiv.org/abs/1609.03126>`_).
+
+    .. math:: L_D = D(x) + \\max(0, m - D(G(z)))
+
+    torchgan's loss; the step returns the detached loss instead of calling ``.item()``.
+
+    Args:
+        reduction: ``mean``, ``sum`` or ``none`` over the batch.
+        margin: :math:`m`.
+        override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+    """
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_discriminator: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        device: Any,
+        batch_size: int,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One discriminator step; returns the detached loss."""
+        if self.override_train_ops is not None:
+            return super().train_ops(
+                generator,
+                discriminator,
+                optimizer_discriminator,
+                real_inputs,
+                device,
+                batch_size,
+                labels,
+            )
+        with _scores_only(discriminator):
+            return DiscriminatorStep.train_ops(
+                self, generator, discriminator, optimizer_discriminator, real_inputs, device, labels
+            )
+
+
+class EnergyBasedPullingAwayTerm(tl.EnergyBasedPullingAwayTerm):
+    """EBGAN's pulling-away term (`Zhao et al. <https://arxiv.org/abs/1609.03126>`_).
+
+    .. math::
+        f_{PT} = \\frac{1}{N(N-1)} \\sum_i \\sum_{j \\ne i}
+            \\Big(\\frac{S_i^\\top S_j}{\\lVert S_i \\rVert \\lVert S_j \\rVert}\\Big)^2
+
+    over the encoder embeddings :math:`S` of generated images, scaled by ``pt_ratio``. torchgan's
+    term; the step returns the detached loss instead of calling ``.item()``.
+
+    Args:
+        pt_ratio: Weight of the term.
+        override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+    """
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_generator: torch.optim.Optimizer,
+        device: Any,
+        batch_size: int,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One generator step on the term; returns the detached loss."""
+        if self.override_train_ops is not None:
+            return super().train_ops(
+                generator, discriminator, optimizer_generator, device, batch_size, labels
+            )
+        if not isinstance(discriminator, tgm.AutoEncodingDiscriminator) or not getattr(
+            discriminator, "embeddings", False
+        ):
+            raise ValueError(
+                "energy_based_pulling_away_term needs an autoencoding_discriminator with "
+                "embeddings: true"
+            )
+        if generator.label_type != "none":
+            raise ValueError(
+                "energy_based_pulling_away_term supports unconditional generators only"
+            )
+        noise = torch.randn(batch_size, generator.encoding_dims, device=device)
+        optimizer_generator.zero_grad(set_to_none=True)
+        d_hid, dgz = discriminator(generator(noise))
+        loss = self.forward(dgz, d_hid)
+        loss.backward()
+        optimizer_generator.step()
+        return loss.detach()
+
+
+class FeatureMatchingGeneratorLoss(tl.FeatureMatchingGeneratorLoss):
+    """Feature matching (`Salimans et al. <https://arxiv.org/abs/1606.03498>`_).
+
+    .. math:: L_G = \\big\\lVert \\mathbb{E}_x f(x) - \\mathbb{E}_z f(G(z)) \\big\\rVert_2^2
+
+    with :math:`f` the discriminator's intermediate features (``feature_matching=True``).
+    torchgan's loss; the step returns the detached loss instead of calling ``.item()``.
+
+    Args:
+        reduction: ``mean``, ``sum`` or ``none``.
+        override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+    """
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_generator: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        device: Any,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One generator step; returns the detached loss."""
+        if self.override_train_ops is not None:
+            return self.override_train_ops(
+                generator, discriminator, optimizer_generator, device, labels
+            )
+        g_type = generator.label_type
+        d_type = getattr(discriminator, "label_type", "none")
+        if labels is None and (g_type == "required" or d_type == "required"):
+            raise ValueError(
+                "feature_matching_generator: the models are conditional but the batch has no "
+                "labels; use a dataset that yields (images, labels)"
+            )
+        batch_size = real_inputs.size(0)
+        noise = torch.randn(batch_size, generator.encoding_dims, device=device)
+        optimizer_generator.zero_grad(set_to_none=True)
+        drawn = None
+        if g_type == "generated":
+            drawn = torch.randint(0, generator.num_classes, (batch_size,), device=device)
+        fake = _generate(generator, noise, {"none": None, "required": labels}.get(g_type, drawn))
+        if d_type == "none":
+            fx = discriminator(real_inputs, feature_matching=True)
+            fgz = discriminator(fake, feature_matching=True)
+        else:
+            real_labels = drawn if d_type == "generated" else labels
+            fx = discriminator(real_inputs, real_labels, feature_matching=True)
+            fgz = discriminator(
+                fake, drawn if g_type == "generated" else labels, feature_matching=True
+            )
+        loss = self.forward(fx, fgz)
+        loss.backward()
+        optimizer_generator.step()
         return loss.detach()

@@ -334,6 +334,20 @@ CASES = [
     ),
     ("cli-bad-device", None, ["--device", "tpu"], None, ["unknown device 'tpu'"]),
     ("cli-unknown-flag", None, ["--frobnicate"], None, ["unrecognized arguments"]),
+    (
+        "acgan-loss-on-unconditional-generator",
+        _set("losses.1", {"name": "auxiliary_classifier_generator"}),
+        [],
+        "losses.1",
+        ["cannot train these models", "conditional generator", "acgan_generator"],
+    ),
+    (
+        "pulling-away-term-without-autoencoder",
+        _set("losses.0", {"name": "energy_based_pulling_away_term"}),
+        [],
+        "losses.0",
+        ["autoencoding_discriminator with embeddings: true"],
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from torchgan import models as tgm
 from torchgan_ext import build_trainer, config
 from torchgan_ext._registry import LOSSES
 from torchgan_ext.losses import standard
+from torchgan_ext.losses.penalty import sample_gradient_penalty
 from torchgan_ext.testing import tiny_config
 
 PAIRS = [
@@ -158,7 +159,7 @@ def test_penalty_matches_a_per_sample_autograd_reference():
     x = torch.randn(5, 3, 8, 8)
     critic(x)
     points = x.clone().requires_grad_(True)
-    ours = standard.sample_gradient_penalty(points, critic(points), center=1.0, reduction="none")
+    ours = sample_gradient_penalty(points, critic(points), center=1.0, reduction="none")
     for i in range(5):
         xi = x[i : i + 1].clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(xi).sum(), xi)

@@ -412,6 +412,27 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _validate_components(
+    components: Sequence[Any], section: str, trainer: Trainer, value_error: str | None = None
+) -> None:
+    """Run each component's optional ``validate(trainer)`` check; errors name ``section.<i>``.
+
+    ``value_error``: also report a ``ValueError`` as a config error, with this prefix.
+    """
+    for i, component in enumerate(components):
+        validate = getattr(component, "validate", None)
+        if not callable(validate):
+            continue
+        try:
+            validate(trainer)
+        except ConfigError as e:
+            raise e.with_context(key=f"{section}.{i}") from e
+        except ValueError as e:
+            if value_error is None:
+                raise
+            raise ConfigError(f"{value_error}: {_first_line(e)}", key=f"{section}.{i}") from e
+
+
 def build_trainer(config: Config, *, device: str | None = None) -> tuple[Trainer, DataLoader]:
     """Build dataset, loader, models, losses and metrics of ``config`` into a Trainer.
 
@@ -514,15 +535,10 @@ def _build_trainer(config: Config, device_override: str | None) -> tuple[Trainer
         config,
         models={n: dataclasses.replace(m, args=resolved_args[n]) for n, m in config.models.items()},
     )
-    for i, metric in enumerate(metrics or []):  # metrics may check the run before training
-        validate = getattr(metric, "validate", None)
-        if callable(validate):
-            try:
-                validate(trainer)
-            except ConfigError as e:
-                raise e.with_context(key=f"metrics.{i}") from e
+    _validate_components(metrics or [], "metrics", trainer)  # checks of the run before training
     _init_from(trainer, config)  # a later --resume overrides these weights
     trainer._set_batch(sample_batch)
+    _validate_components(losses, "losses", trainer, "cannot train these models")  # and a batch
     dry_check(trainer, config)
     if t.compile:
         trainer.compile_models(_compile_checks(trainer))

@@ -27,8 +27,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torchgan.losses.functional import reduce
 
-__all__ = ["interpolate", "gradient_norms", "per_sample_gradient_penalty"]
+__all__ = [
+    "interpolate",
+    "gradient_norms",
+    "norms_at",
+    "per_sample_gradient_penalty",
+    "sample_gradient_penalty",
+]
 
 
 def interpolate(
@@ -66,9 +73,36 @@ def gradient_norms(
         create_graph: Keep the graph so the norms can be trained through (double backward).
     """
     x = inputs.detach().requires_grad_(True)
-    scores = critic(x)
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=create_graph)
+    return norms_at(x, critic(x), create_graph)
+
+
+def norms_at(points: torch.Tensor, scores: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """:math:`\\lVert \\nabla_{x_i} D(x_i) \\rVert_2` per sample, ``[B]``, from computed scores.
+
+    Args:
+        points: The critic's inputs ``[B, ...]`` (``requires_grad``).
+        scores: The critic's outputs on ``points``, ``[B, ...]`` (summed per sample).
+        create_graph: Keep the graph so the norms can be trained through (double backward).
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=create_graph)
     return grad.flatten(1).norm(2, dim=1)
+
+
+def sample_gradient_penalty(
+    points: torch.Tensor, scores: torch.Tensor, center: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """:math:`(\\lVert \\nabla_{x_i} D(x_i) \\rVert_2 - c)^2` per sample, reduced.
+
+    The form torchgan's penalty losses compute from ``(interpolate, d_interpolate)``; used by
+    ``wasserstein_gradient_penalty`` and ``dragan_gradient_penalty``.
+
+    Args:
+        points: The critic's inputs ``[B, ...]`` (``requires_grad``).
+        scores: The critic's outputs on ``points``.
+        center: :math:`c`, the target norm.
+        reduction: ``mean``, ``sum`` or ``none`` (per-sample values ``[B]``).
+    """
+    return reduce((norms_at(points, scores) - center) ** 2, reduction)
 
 
 def per_sample_gradient_penalty(

@@ -25,7 +25,16 @@ import torch
 from torchgan import losses as tl
 from torchgan import models as tgm
 
-from .train_ops import DiscriminatorStep, GeneratorStep, _generate, _judge, _labels_for
+from .penalty import interpolate, sample_gradient_penalty
+from .train_ops import (
+    DiscriminatorStep,
+    GeneratorStep,
+    check_labels,
+    generate,
+    judge,
+    labels_for,
+    validate_labels,
+)
 
 __all__ = [
     "MinimaxGeneratorLoss",
@@ -43,31 +52,7 @@ __all__ = [
     "EnergyBasedDiscriminatorLoss",
     "EnergyBasedPullingAwayTerm",
     "FeatureMatchingGeneratorLoss",
-    "sample_gradient_penalty",
 ]
-
-
-def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    return x
-
-
-def sample_gradient_penalty(
-    points: torch.Tensor, scores: torch.Tensor, center: float = 1.0, reduction: str = "mean"
-) -> torch.Tensor:
-    """:math:`(\\lVert \\nabla_{x_i} D(x_i) \\rVert_2 - c)^2` per sample, reduced.
-
-    Args:
-        points: The critic's inputs ``[B, ...]`` (``requires_grad``).
-        scores: The critic's outputs on ``points``, ``[B, ...]`` (summed per sample).
-        center: :math:`c`, the target norm.
-        reduction: ``mean``, ``sum`` or ``none`` (per-sample values ``[B]``).
-    """
-    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)
-    return _reduce((grad.flatten(1).norm(2, dim=1) - center) ** 2, reduction)
 
 
 class MinimaxGeneratorLoss(GeneratorStep, tl.MinimaxGeneratorLoss):
@@ -185,6 +170,10 @@ class _PenaltyStep:
         """The penalty at ``interpolate`` (``requires_grad``), outputs ``d_interpolate``."""
         return sample_gradient_penalty(interpolate, d_interpolate, self._center(), self.reduction)
 
+    def validate(self, trainer: Any) -> None:
+        """Called before training: conditional models need a dataset with labels."""
+        validate_labels(trainer, judge_real=False)
+
     def train_ops(
         self,
         generator: Any,
@@ -203,7 +192,7 @@ class _PenaltyStep:
             points, judge_labels = self._points(generator, discriminator, real_inputs, labels)
         points.requires_grad_(True)
         optimizer_discriminator.zero_grad(set_to_none=True)
-        loss = self.forward(points, _judge(discriminator, points, judge_labels))
+        loss = self.forward(points, judge(discriminator, points, judge_labels))
         (self.lambd * loss).backward()
         optimizer_discriminator.step()
         return loss.detach()
@@ -236,13 +225,12 @@ class WassersteinGradientPenalty(_PenaltyStep, tl.WassersteinGradientPenalty):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size = real.size(0)
         noise = torch.randn(batch_size, generator.encoding_dims, device=real.device)
-        g_labels, fake_labels = _labels_for(
+        g_labels, fake_labels = labels_for(
             generator, discriminator, labels, batch_size, real.device, judge_real=False
         )
-        fake = _generate(generator, noise, g_labels)
+        fake = generate(generator, noise, g_labels)
         eps = torch.rand(batch_size, device=real.device, dtype=real.dtype)
-        eps = eps.view(batch_size, *([1] * (real.dim() - 1)))
-        return eps * real + (1 - eps) * fake, fake_labels
+        return interpolate(real, fake, eps), fake_labels
 
 
 class DraganGradientPenalty(_PenaltyStep, tl.DraganGradientPenalty):
@@ -274,7 +262,7 @@ class DraganGradientPenalty(_PenaltyStep, tl.DraganGradientPenalty):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         alpha = torch.rand_like(real)
         beta = torch.rand_like(real)
-        _, judge_labels = _labels_for(
+        _, judge_labels = labels_for(
             generator, discriminator, labels, real.size(0), real.device, judge_real=False
         )
         return real + (1 - alpha) * 0.5 * real.std() * beta, judge_labels
@@ -332,14 +320,15 @@ class MutualInformationPenalty(tl.MutualInformationPenalty):
         return weighted.detach()
 
 
-def _acgan_check(generator: Any, labels: torch.Tensor | None, need_labels: bool, name: str) -> None:
+def _acgan_check(generator: Any, has_labels: bool, need_labels: bool, name: str) -> None:
+    """``ValueError`` unless the generator is conditional and the needed labels are there."""
     g_type = getattr(generator, "label_type", "none")
     if g_type == "none":
         raise ValueError(
             f"{name} needs a conditional generator (label_type 'required' or 'generated', "
             "e.g. acgan_generator)"
         )
-    if labels is None and (need_labels or g_type == "required"):
+    if not has_labels and (need_labels or g_type == "required"):
         raise ValueError(f"{name} needs the batch's class labels; use a dataset that yields them")
 
 
@@ -352,7 +341,21 @@ def _acgan_targets(
     return torch.randint(0, generator.num_classes, (batch_size,), device=device)
 
 
-class AuxiliaryClassifierGeneratorLoss(tl.AuxiliaryClassifierGeneratorLoss):
+class _ACGANCheck:
+    """Mixin: check before training that the run suits an ACGAN class term."""
+
+    _name: str
+    _needs_batch_labels: bool
+
+    def validate(self, trainer: Any) -> None:
+        """Called before training: a conditional generator, and labels when needed."""
+        generator = getattr(trainer, "generator", None)
+        if generator is not None:
+            has_labels = trainer.labels is not None
+            _acgan_check(generator, has_labels, self._needs_batch_labels, self._name)
+
+
+class AuxiliaryClassifierGeneratorLoss(_ACGANCheck, tl.AuxiliaryClassifierGeneratorLoss):
     """ACGAN's class term for the generator (`Odena et al. <https://arxiv.org/abs/1610.09585>`_).
 
     .. math:: L_G^{cls} = -\\mathbb{E}_{z, c}\\big[\\log P(C = c \\mid G(z, c))\\big]
@@ -364,6 +367,9 @@ class AuxiliaryClassifierGeneratorLoss(tl.AuxiliaryClassifierGeneratorLoss):
         reduction: ``mean``, ``sum`` or ``none`` over the batch.
         override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
     """
+
+    _name = "auxiliary_classifier_generator"
+    _needs_batch_labels = False
 
     def train_ops(
         self,
@@ -379,7 +385,7 @@ class AuxiliaryClassifierGeneratorLoss(tl.AuxiliaryClassifierGeneratorLoss):
             return self.override_train_ops(
                 generator, discriminator, optimizer_generator, device, batch_size, labels
             )
-        _acgan_check(generator, labels, False, "auxiliary_classifier_generator")
+        _acgan_check(generator, labels is not None, False, "auxiliary_classifier_generator")
         noise = torch.randn(batch_size, generator.encoding_dims, device=device)
         optimizer_generator.zero_grad(set_to_none=True)
         targets = _acgan_targets(generator, labels, batch_size, device)
@@ -390,7 +396,7 @@ class AuxiliaryClassifierGeneratorLoss(tl.AuxiliaryClassifierGeneratorLoss):
         return loss.detach()
 
 
-class AuxiliaryClassifierDiscriminatorLoss(tl.AuxiliaryClassifierDiscriminatorLoss):
+class AuxiliaryClassifierDiscriminatorLoss(_ACGANCheck, tl.AuxiliaryClassifierDiscriminatorLoss):
     """ACGAN's class term for the discriminator (`Odena et al. <https://arxiv.org/abs/1610.09585>`_).
 
     .. math::
@@ -404,6 +410,9 @@ class AuxiliaryClassifierDiscriminatorLoss(tl.AuxiliaryClassifierDiscriminatorLo
         reduction: ``mean``, ``sum`` or ``none`` over the batch.
         override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
     """
+
+    _name = "auxiliary_classifier_discriminator"
+    _needs_batch_labels = True
 
     def train_ops(
         self,
@@ -419,7 +428,7 @@ class AuxiliaryClassifierDiscriminatorLoss(tl.AuxiliaryClassifierDiscriminatorLo
             return self.override_train_ops(
                 generator, discriminator, optimizer_discriminator, real_inputs, device, labels
             )
-        _acgan_check(generator, labels, True, "auxiliary_classifier_discriminator")
+        _acgan_check(generator, labels is not None, True, "auxiliary_classifier_discriminator")
         batch_size = real_inputs.size(0)
         noise = torch.randn(batch_size, generator.encoding_dims, device=device)
         optimizer_discriminator.zero_grad(set_to_none=True)
@@ -536,6 +545,25 @@ class EnergyBasedPullingAwayTerm(tl.EnergyBasedPullingAwayTerm):
         override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
     """
 
+    @staticmethod
+    def _check(generator: Any, discriminator: Any) -> None:
+        if not isinstance(discriminator, tgm.AutoEncodingDiscriminator) or not getattr(
+            discriminator, "embeddings", False
+        ):
+            raise ValueError(
+                "energy_based_pulling_away_term needs an autoencoding_discriminator with "
+                "embeddings: true"
+            )
+        if getattr(generator, "label_type", "none") != "none":
+            raise ValueError(
+                "energy_based_pulling_away_term supports unconditional generators only"
+            )
+
+    def validate(self, trainer: Any) -> None:
+        """Called before training: the models must suit the term."""
+        if hasattr(trainer, "generator") and hasattr(trainer, "discriminator"):
+            self._check(trainer.generator, trainer.discriminator)
+
     def train_ops(
         self,
         generator: Any,
@@ -550,17 +578,7 @@ class EnergyBasedPullingAwayTerm(tl.EnergyBasedPullingAwayTerm):
             return super().train_ops(
                 generator, discriminator, optimizer_generator, device, batch_size, labels
             )
-        if not isinstance(discriminator, tgm.AutoEncodingDiscriminator) or not getattr(
-            discriminator, "embeddings", False
-        ):
-            raise ValueError(
-                "energy_based_pulling_away_term needs an autoencoding_discriminator with "
-                "embeddings: true"
-            )
-        if generator.label_type != "none":
-            raise ValueError(
-                "energy_based_pulling_away_term supports unconditional generators only"
-            )
+        self._check(generator, discriminator)
         noise = torch.randn(batch_size, generator.encoding_dims, device=device)
         optimizer_generator.zero_grad(set_to_none=True)
         d_hid, dgz = discriminator(generator(noise))
@@ -583,6 +601,10 @@ class FeatureMatchingGeneratorLoss(tl.FeatureMatchingGeneratorLoss):
         override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
     """
 
+    def validate(self, trainer: Any) -> None:
+        """Called before training: conditional models need a dataset with labels."""
+        validate_labels(trainer, judge_real=True)
+
     def train_ops(
         self,
         generator: Any,
@@ -597,20 +619,16 @@ class FeatureMatchingGeneratorLoss(tl.FeatureMatchingGeneratorLoss):
             return self.override_train_ops(
                 generator, discriminator, optimizer_generator, device, labels
             )
+        check_labels(generator, discriminator, labels is not None, judge_real=True)
         g_type = generator.label_type
         d_type = getattr(discriminator, "label_type", "none")
-        if labels is None and (g_type == "required" or d_type == "required"):
-            raise ValueError(
-                "feature_matching_generator: the models are conditional but the batch has no "
-                "labels; use a dataset that yields (images, labels)"
-            )
         batch_size = real_inputs.size(0)
         noise = torch.randn(batch_size, generator.encoding_dims, device=device)
         optimizer_generator.zero_grad(set_to_none=True)
         drawn = None
         if g_type == "generated":
             drawn = torch.randint(0, generator.num_classes, (batch_size,), device=device)
-        fake = _generate(generator, noise, {"none": None, "required": labels}.get(g_type, drawn))
+        fake = generate(generator, noise, {"none": None, "required": labels}.get(g_type, drawn))
         if d_type == "none":
             fx = discriminator(real_inputs, feature_matching=True)
             fgz = discriminator(fake, feature_matching=True)

@@ -74,9 +74,13 @@ class _HistoricalState:
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.timesteps = int(state["timesteps"])
         self.sum_parameters = [p.clone() for p in state["sum_parameters"]]
+        self._restored = True
 
     def _follow_model(self, model: torch.nn.Module) -> None:
-        """Put the sums where the model is (a checkpoint is loaded on the CPU)."""
+        """Once after a restore: put the sums where the model is (checkpoints load on the CPU)."""
+        if not getattr(self, "_restored", False):
+            return
+        self._restored = False
         params = list(model.parameters())
         if len(self.sum_parameters) != len(params) and self.timesteps > 0:
             raise ValueError(

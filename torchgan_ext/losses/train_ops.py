@@ -29,7 +29,34 @@ import torch
 __all__ = ["GeneratorStep", "DiscriminatorStep"]
 
 
-def _labels_for(
+def check_labels(generator: Any, discriminator: Any, has_labels: bool, judge_real: bool) -> None:
+    """Raise ``ValueError`` when the models need the batch's labels and there are none.
+
+    ``judge_real``: the discriminator also scores the real batch (with the batch's labels).
+    """
+    g_type = getattr(generator, "label_type", "none")
+    d_type = getattr(discriminator, "label_type", "none")
+    needs_batch_labels = (
+        g_type == "required"
+        or (d_type != "none" and g_type != "generated")
+        or (judge_real and d_type != "none")
+    )
+    if needs_batch_labels and not has_labels:
+        raise ValueError(
+            "the models are conditional (label_type='required') but the batch has no labels; "
+            "use a dataset that yields (images, labels)"
+        )
+
+
+def validate_labels(trainer: Any, judge_real: bool) -> None:
+    """Before training: the run's models and first batch suit a standard step (``ValueError``)."""
+    generator = getattr(trainer, "generator", None)
+    discriminator = getattr(trainer, "discriminator", None)
+    if generator is not None and discriminator is not None:
+        check_labels(generator, discriminator, trainer.labels is not None, judge_real)
+
+
+def labels_for(
     generator: Any,
     discriminator: Any,
     labels: torch.Tensor | None,
@@ -41,18 +68,9 @@ def _labels_for(
 
     ``judge_real``: the discriminator also scores the real batch (with the batch's labels).
     """
+    check_labels(generator, discriminator, labels is not None, judge_real)
     g_type = getattr(generator, "label_type", "none")
     d_type = getattr(discriminator, "label_type", "none")
-    needs_batch_labels = (
-        g_type == "required"
-        or (d_type != "none" and g_type != "generated")
-        or (judge_real and d_type != "none")
-    )
-    if labels is None and needs_batch_labels:
-        raise ValueError(
-            "the models are conditional (label_type='required') but the batch has no labels; "
-            "use a dataset that yields (images, labels)"
-        )
     if g_type == "generated":
         fake_labels = torch.randint(0, generator.num_classes, (batch_size,), device=device)
     elif g_type == "required":
@@ -63,11 +81,11 @@ def _labels_for(
     return g_labels, fake_labels
 
 
-def _generate(generator: Any, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+def generate(generator: Any, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     return generator(noise) if labels is None else generator(noise, labels)
 
 
-def _judge(discriminator: Any, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+def judge(discriminator: Any, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     if getattr(discriminator, "label_type", "none") == "none":
         return discriminator(images)
     return discriminator(images, labels)
@@ -75,6 +93,10 @@ def _judge(discriminator: Any, images: torch.Tensor, labels: torch.Tensor | None
 
 class GeneratorStep:
     """Mixin: torchgan's generator step, returning the detached loss (no ``.item()``)."""
+
+    def validate(self, trainer: Any) -> None:
+        """Called before training: conditional models need a dataset with labels."""
+        validate_labels(trainer, judge_real=False)
 
     def train_ops(
         self,
@@ -103,12 +125,12 @@ class GeneratorStep:
             batch_size = labels.shape[0]
         # noise first, then generated labels: torchgan's order, so a seed gives its numbers
         noise = torch.randn(batch_size, generator.encoding_dims, device=device)
-        g_labels, fake_labels = _labels_for(
+        g_labels, fake_labels = labels_for(
             generator, discriminator, labels, batch_size, device, judge_real=False
         )
         optimizer_generator.zero_grad(set_to_none=True)
-        fake = _generate(generator, noise, g_labels)
-        loss = self.forward(_judge(discriminator, fake, fake_labels))
+        fake = generate(generator, noise, g_labels)
+        loss = self.forward(judge(discriminator, fake, fake_labels))
         loss.backward()
         optimizer_generator.step()
         return loss.detach()
@@ -116,6 +138,10 @@ class GeneratorStep:
 
 class DiscriminatorStep:
     """Mixin: torchgan's discriminator step, returning the detached loss (no ``.item()``)."""
+
+    def validate(self, trainer: Any) -> None:
+        """Called before training: conditional models need a dataset with labels."""
+        validate_labels(trainer, judge_real=True)
 
     def train_ops(
         self,
@@ -142,16 +168,16 @@ class DiscriminatorStep:
             )
         batch_size = real_inputs.size(0)
         noise = torch.randn(batch_size, generator.encoding_dims, device=device)
-        g_labels, fake_labels = _labels_for(
+        g_labels, fake_labels = labels_for(
             generator, discriminator, labels, batch_size, device, judge_real=True
         )
         optimizer_discriminator.zero_grad(set_to_none=True)
         # real images are judged with their own labels; generated ones with the labels they
         # were generated for (the same labels unless the generator draws its own)
-        dx = _judge(discriminator, real_inputs, labels)
+        dx = judge(discriminator, real_inputs, labels)
         with torch.no_grad():
-            fake = _generate(generator, noise, g_labels)
-        loss = self.forward(dx, _judge(discriminator, fake, fake_labels))
+            fake = generate(generator, noise, g_labels)
+        loss = self.forward(dx, judge(discriminator, fake, fake_labels))
         loss.backward()
         optimizer_discriminator.step()
         return loss.detach()

@@ -10,7 +10,7 @@ from torchgan import models as tgm
 
 from torchgan_ext import build_trainer, config
 from torchgan_ext._registry import LOSSES
-from torchgan_ext.losses import standard
+from torchgan_ext.losses import minimax, wasserstein
 from torchgan_ext.losses.penalty import sample_gradient_penalty
 from torchgan_ext.testing import tiny_config
 
@@ -72,7 +72,7 @@ def test_wasserstein_critic_weights_clipped_before_the_step():
     with torch.no_grad():
         for p in d.parameters():
             p.mul_(100)
-    loss = standard.WassersteinDiscriminatorLoss(clip=(-0.01, 0.01))
+    loss = wasserstein.WassersteinDiscriminatorLoss(clip=(-0.01, 0.01))
     opt = torch.optim.SGD(d.parameters(), lr=0.0)  # no update: only the clamp changes weights
     loss.train_ops(g, d, opt, torch.rand(4, 3, 16, 16), "cpu")
     assert max(float(p.detach().abs().max()) for p in d.parameters()) <= 0.01
@@ -80,7 +80,7 @@ def test_wasserstein_critic_weights_clipped_before_the_step():
 
 def test_conditional_model_without_labels_is_a_clear_error():
     g, d = _models(True)
-    loss = standard.MinimaxDiscriminatorLoss()
+    loss = minimax.MinimaxDiscriminatorLoss()
     opt = torch.optim.Adam(d.parameters())
     with pytest.raises(ValueError, match="label_type='required'.*no labels"):
         loss.train_ops(g, d, opt, torch.rand(4, 3, 16, 16), "cpu")
@@ -172,7 +172,7 @@ def test_penalty_matches_a_per_sample_autograd_reference():
 def test_wgan_gp_step_decreases_the_penalty():
     critic = LinearCritic(3 * 16 * 16, norm=3.0)
     g, _ = _models(False)
-    loss = standard.WassersteinGradientPenalty(lambd=1.0)
+    loss = wasserstein.WassersteinGradientPenalty(lambd=1.0)
     opt = torch.optim.SGD(critic.parameters(), lr=0.05)
     real = torch.rand(4, 3, 16, 16)
     first = loss.train_ops(g, critic, opt, real, "cpu").item()
@@ -202,7 +202,7 @@ def test_wgan_gp_digits_config_trains_a_few_steps(tmp_path):
     assert result.step == 6
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.discriminator.modules())
     assert any(
-        isinstance(loss, standard.WassersteinGradientPenalty) for loss in trainer.losses.values()
+        isinstance(loss, wasserstein.WassersteinGradientPenalty) for loss in trainer.losses.values()
     )
 
 

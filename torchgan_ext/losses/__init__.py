@@ -1,27 +1,21 @@
 """losses of torchgan-ext."""
 
+from .auxclassifier import AuxiliaryClassifierDiscriminatorLoss, AuxiliaryClassifierGeneratorLoss
 from .classification import AttributeClassificationLoss
-from .hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
-from .penalty import per_sample_gradient_penalty
-from .perceptual import VGGFeatures
-from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
-from .standard import (
-    AuxiliaryClassifierDiscriminatorLoss,
-    AuxiliaryClassifierGeneratorLoss,
-    DraganGradientPenalty,
+from .draganpenalty import DraganGradientPenalty
+from .energybased import (
     EnergyBasedDiscriminatorLoss,
     EnergyBasedGeneratorLoss,
     EnergyBasedPullingAwayTerm,
-    FeatureMatchingGeneratorLoss,
-    LeastSquaresDiscriminatorLoss,
-    LeastSquaresGeneratorLoss,
-    MinimaxDiscriminatorLoss,
-    MinimaxGeneratorLoss,
-    MutualInformationPenalty,
-    WassersteinDiscriminatorLoss,
-    WassersteinGeneratorLoss,
-    WassersteinGradientPenalty,
 )
+from .featurematching import FeatureMatchingGeneratorLoss
+from .hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+from .leastsquares import LeastSquaresDiscriminatorLoss, LeastSquaresGeneratorLoss
+from .minimax import MinimaxDiscriminatorLoss, MinimaxGeneratorLoss
+from .mutualinfo import MutualInformationPenalty
+from .penalty import per_sample_gradient_penalty
+from .perceptual import VGGFeatures
+from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from .stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from .stateful import (
     BoundaryEquilibriumDiscriminatorLoss,
@@ -30,6 +24,11 @@ from .stateful import (
 )
 from .train_ops import DiscriminatorStep, GeneratorStep
 from .unet import UNetDiscriminatorLoss, UNetGeneratorLoss
+from .wasserstein import (
+    WassersteinDiscriminatorLoss,
+    WassersteinGeneratorLoss,
+    WassersteinGradientPenalty,
+)
 
 __all__: list[str] = [
     "HingeGeneratorLoss",

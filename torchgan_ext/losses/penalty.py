@@ -20,14 +20,21 @@ form, as here.
 For a critic with several outputs per sample (a PatchGAN map) :math:`D(\\hat x_i)` is the sum of
 the sample's outputs. One backward pass gives every sample's gradient because the critic scores
 samples independently: it must not mix samples (no batch norm).
+
+:class:`PenaltyStep` is the discriminator step of ``wasserstein_gradient_penalty``
+(:mod:`torchgan_ext.losses.wasserstein`) and ``dragan_gradient_penalty``
+(:mod:`torchgan_ext.losses.draganpenalty`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torchgan.losses.functional import reduce
+
+from .train_ops import judge, validate_labels
 
 __all__ = [
     "interpolate",
@@ -129,3 +136,42 @@ def per_sample_gradient_penalty(
     """
     norms = gradient_norms(critic, interpolate(real, fake, alpha, generator))
     return ((norms - center) ** 2).mean(), norms.detach()
+
+
+class PenaltyStep:
+    """Mixin: one discriminator step on ``lambd`` times the per-sample penalty at ``_points``.
+
+    Subclasses define ``_points`` (where the gradient is penalised, and the labels the
+    discriminator judges them with) and ``_center`` (the target norm).
+    """
+
+    def forward(self, interpolate: torch.Tensor, d_interpolate: torch.Tensor) -> torch.Tensor:
+        """The penalty at ``interpolate`` (``requires_grad``), outputs ``d_interpolate``."""
+        return sample_gradient_penalty(interpolate, d_interpolate, self._center(), self.reduction)
+
+    def validate(self, trainer: Any) -> None:
+        """Called before training: conditional models need a dataset with labels."""
+        validate_labels(trainer, judge_real=False)
+
+    def train_ops(
+        self,
+        generator: Any,
+        discriminator: Any,
+        optimizer_discriminator: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        device: Any,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One discriminator step on the weighted penalty; returns the detached penalty."""
+        if self.override_train_ops is not None:  # torchgan calls this hook without ``device``
+            return self.override_train_ops(
+                self, generator, discriminator, optimizer_discriminator, real_inputs, labels
+            )
+        with torch.no_grad():
+            points, judge_labels = self._points(generator, discriminator, real_inputs, labels)
+        points.requires_grad_(True)
+        optimizer_discriminator.zero_grad(set_to_none=True)
+        loss = self.forward(points, judge(discriminator, points, judge_labels))
+        (self.lambd * loss).backward()
+        optimizer_discriminator.step()
+        return loss.detach()

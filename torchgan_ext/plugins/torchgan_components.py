@@ -4,8 +4,9 @@ This makes every component of torchgan 0.1.0 reachable from a YAML file under a 
 name, e.g. ``dcgan_generator`` or ``wasserstein_gradient_penalty``. Block it with
 ``-p no:torchgan``. The InfoGAN models are registered as the subclasses of
 :mod:`torchgan_ext.models.infogan`, which fix what stops torchgan's from training; the
-minimax, least-squares and Wasserstein losses as those of :mod:`torchgan_ext.losses.standard`
-(the same losses, trained without a host sync per step).
+minimax, least-squares and Wasserstein losses as those of :mod:`torchgan_ext.losses.minimax`,
+:mod:`~torchgan_ext.losses.leastsquares` and :mod:`~torchgan_ext.losses.wasserstein` (the same
+losses, trained without a host sync per step).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from torchgan import metrics as tm
 from torchgan import models as tgm
 
 from .._hookspecs import hookimpl
-from ..losses import standard, stateful
+from ..losses import (
+    auxclassifier,
+    draganpenalty,
+    energybased,
+    featurematching,
+    leastsquares,
+    minimax,
+    mutualinfo,
+    stateful,
+    wasserstein,
+)
 from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
 __all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS", "TORCHGAN_DATA_ARGUMENTS"]
@@ -36,26 +47,26 @@ TORCHGAN_MODELS = {
 
 TORCHGAN_LOSSES = {
     # torchgan's losses with its standard training steps minus the per-step .item()
-    "minimax_generator": standard.MinimaxGeneratorLoss,
-    "minimax_discriminator": standard.MinimaxDiscriminatorLoss,
-    "least_squares_generator": standard.LeastSquaresGeneratorLoss,
-    "least_squares_discriminator": standard.LeastSquaresDiscriminatorLoss,
-    "wasserstein_generator": standard.WassersteinGeneratorLoss,
-    "wasserstein_discriminator": standard.WassersteinDiscriminatorLoss,
+    "minimax_generator": minimax.MinimaxGeneratorLoss,
+    "minimax_discriminator": minimax.MinimaxDiscriminatorLoss,
+    "least_squares_generator": leastsquares.LeastSquaresGeneratorLoss,
+    "least_squares_discriminator": leastsquares.LeastSquaresDiscriminatorLoss,
+    "wasserstein_generator": wasserstein.WassersteinGeneratorLoss,
+    "wasserstein_discriminator": wasserstein.WassersteinDiscriminatorLoss,
     # torchgan's penalties with the papers' per-sample gradient norms
-    "wasserstein_gradient_penalty": standard.WassersteinGradientPenalty,
+    "wasserstein_gradient_penalty": wasserstein.WassersteinGradientPenalty,
     "boundary_equilibrium_generator": tl.BoundaryEquilibriumGeneratorLoss,
     "boundary_equilibrium_discriminator": stateful.BoundaryEquilibriumDiscriminatorLoss,
-    "energy_based_generator": standard.EnergyBasedGeneratorLoss,
-    "energy_based_discriminator": standard.EnergyBasedDiscriminatorLoss,
-    "energy_based_pulling_away_term": standard.EnergyBasedPullingAwayTerm,
-    "dragan_gradient_penalty": standard.DraganGradientPenalty,
+    "energy_based_generator": energybased.EnergyBasedGeneratorLoss,
+    "energy_based_discriminator": energybased.EnergyBasedDiscriminatorLoss,
+    "energy_based_pulling_away_term": energybased.EnergyBasedPullingAwayTerm,
+    "dragan_gradient_penalty": draganpenalty.DraganGradientPenalty,
     "historical_average_generator": stateful.HistoricalAverageGeneratorLoss,
     "historical_average_discriminator": stateful.HistoricalAverageDiscriminatorLoss,
-    "feature_matching_generator": standard.FeatureMatchingGeneratorLoss,
-    "auxiliary_classifier_generator": standard.AuxiliaryClassifierGeneratorLoss,
-    "auxiliary_classifier_discriminator": standard.AuxiliaryClassifierDiscriminatorLoss,
-    "mutual_information_penalty": standard.MutualInformationPenalty,
+    "feature_matching_generator": featurematching.FeatureMatchingGeneratorLoss,
+    "auxiliary_classifier_generator": auxclassifier.AuxiliaryClassifierGeneratorLoss,
+    "auxiliary_classifier_discriminator": auxclassifier.AuxiliaryClassifierDiscriminatorLoss,
+    "mutual_information_penalty": mutualinfo.MutualInformationPenalty,
 }
 
 _IMAGE_OUT = {"out_size": "image_size", "out_channels": "channels"}

@@ -53,20 +53,25 @@ def make_ext_trainer(args, out_dir):
     return build_trainer(config.config_from_dict(cfg))
 
 
+class _Stamps:
+    """A callback appending a timestamp after every step (after the device finished)."""
+
+    def __init__(self, device):
+        self.device, self.stamps = device, []
+
+    def on_train_batch_end(self, trainer):
+        _sync(self.device)
+        self.stamps.append(time.perf_counter())
+
+
 def time_ext(trainer, loader, steps):
     """Per-iteration times of the torchgan-ext Trainer (inside one ``train`` call)."""
-    stamps = []
-    original = trainer._after_step
-
-    def after_step(gen_iters):
-        original(gen_iters)
-        _sync(trainer.device)
-        stamps.append(time.perf_counter())
-
-    trainer._after_step = after_step
+    timer = _Stamps(trainer.device)
+    trainer.callbacks["timer"] = timer
     trainer.max_steps = trainer.step + steps + 1
     trainer.train(loader)
-    trainer._after_step = original
+    del trainer.callbacks["timer"]
+    stamps = timer.stamps
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 

@@ -106,17 +106,23 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class _Stamps:
+    """A callback appending a timestamp after every step (after the device finished)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.stamps = device, []
+
+    def on_train_batch_end(self, trainer) -> None:
+        sync(self.device)
+        self.stamps.append(time.perf_counter())
+
+
 def time_trainer(trainer, loader, warmup: int) -> list[float]:
-    stamps: list[float] = []
-    original = trainer._after_step
-
-    def after_step(gen_iters):
-        original(gen_iters)
-        sync(trainer.device)
-        stamps.append(time.perf_counter())
-
-    trainer._after_step = after_step
+    timer = _Stamps(trainer.device)
+    trainer.callbacks["timer"] = timer
     trainer.train(loader)
+    del trainer.callbacks["timer"]
+    stamps = timer.stamps
     return [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1 :], strict=False)]
 
 

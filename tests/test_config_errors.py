@@ -5,6 +5,8 @@ Every case fails before training starts (the corpus runs in seconds).
 
 import copy
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -499,3 +501,30 @@ def test_bad_data_config(tmp_path, capsys, case_id, edit, key, fragments):
     assert str(path) in err and f"{key}:" in err, err
     for fragment in fragments:
         assert fragment in err, err
+
+
+def test_every_schema_error_of_a_file_at_once_before_torch(tmp_path):
+    """Schema errors come from the pure config module: all of them, one line each, exit 2,
+    without importing torch (so they are reported in well under a second)."""
+    cfg = tiny_config(tmp_path / "run")
+    cfg["epochz"] = 3
+    cfg["trainer"]["epochs"] = "two"
+    cfg["models"]["generator"].pop("name")
+    cfg["logging"]["progres"] = False
+    path = _write(tmp_path, yaml.safe_dump(cfg))
+    code = (
+        "import sys\n"
+        "from torchgan_ext.cli import main\n"
+        f"rc = main([{str(path)!r}])\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 4, proc.stderr
+    for key in ("epochz", "trainer.epochs", "models.generator.name", "logging.progres"):
+        assert sum(f"{key}:" in line for line in lines) == 1, (key, proc.stderr)
+    assert all(line.startswith("torchgan-run: error: ") for line in lines)
+    assert "did you mean 'progress'" in proc.stderr
+    assert "torch imported: False" in proc.stdout

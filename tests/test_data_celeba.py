@@ -11,10 +11,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from torchgan_ext import DATASETS
+from torchgan_ext.build import data_info
 from torchgan_ext.cli import main
 from torchgan_ext.data import CelebA
 from torchgan_ext.errors import ConfigError, DataError
-from torchgan_ext.launch import data_info
 from torchgan_ext.testing import CELEBA_ATTRIBUTES, index_color, write_celeba
 
 SMALL = (22, 18)  # (height, width): fast tests; crop_size 18 removes 2 rows top and bottom

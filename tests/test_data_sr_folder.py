@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from torchgan_ext import DATASETS
+from torchgan_ext.build import data_info
 from torchgan_ext.data import ImageFolder, SuperResolution
 from torchgan_ext.data.super_resolution import bicubic_downscale
 from torchgan_ext.errors import ConfigError, DataError
-from torchgan_ext.launch import data_info
 from torchgan_ext.testing import write_cityscapes
 
 

@@ -13,8 +13,8 @@ import yaml
 from torchgan_ext import load_plugins
 from torchgan_ext.cli import main
 from torchgan_ext.config import config_from_dict
-from torchgan_ext.launch import build_trainer, run
-from torchgan_ext.metrics.evaluate import evaluate
+from torchgan_ext.evaluate import evaluate
+from torchgan_ext.runner import build_trainer, run
 from torchgan_ext.testing import tiny_config
 
 PLUGIN = "torchgan_ext.testing.extractors"

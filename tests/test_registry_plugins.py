@@ -97,10 +97,33 @@ PLUGIN_SOURCE = textwrap.dedent(
         registry.register("tiny_plugin_discriminator", TinyDiscriminator)
 
 
+    class TinyBar:
+        """A plugin's progress "bar": one line per step, and a count that survives resume."""
+
+        def __init__(self, prefix="tinybar"):
+            self.prefix = prefix
+            self.calls = 0
+
+        def on_train_batch_end(self, trainer):
+            self.calls += 1
+            print(f"{self.prefix} step {trainer.step} calls {self.calls}", flush=True)
+
+        def state_dict(self):
+            return {"calls": self.calls}
+
+        def load_state_dict(self, state):
+            self.calls = int(state["calls"])
+
+
     @hookimpl
     def torchgan_ext_register_losses(registry):
         registry.register("tiny_plugin_generator_loss", TinyGeneratorLoss)
         registry.register("tiny_plugin_discriminator_loss", TinyDiscriminatorLoss)
+
+
+    @hookimpl
+    def torchgan_ext_register_callbacks(registry):
+        registry.register("tiny_bar", TinyBar)
     '''
 )
 
@@ -339,6 +362,69 @@ def test_real_pip_installed_plugin_trains_through_cli(tmp_path):
     assert ran.returncode == 0, ran.stderr
     state = torch.load(tmp_path / "run" / "checkpoints" / "ckpt-00000003.pt", weights_only=True)
     assert state["step"] == 3
+
+    # the plugin's callback: listed, run from YAML, its state saved and restored by --resume,
+    # and with logging.progress: false its bar is the only one
+    listed = subprocess.run(cmd + ["--list", "callbacks"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert {"tiny_bar", "progress_bar", "checkpoint"} <= set(listed.stdout.split())
+    cfg = tiny_plugin_config(tmp_path / "bar_run")
+    cfg["callbacks"] = [{"name": "tiny_bar", "args": {"prefix": "plugin-bar"}}]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    first = subprocess.run(cmd + [str(cfg_path)], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "plugin-bar step 3 calls 3" in first.stdout
+    assert " it/s" not in first.stdout  # the built-in bar's line format
+    state = torch.load(tmp_path / "bar_run" / "checkpoints" / "ckpt-00000003.pt", weights_only=True)
+    assert state["callbacks"]["tiny_bar"] == {"calls": 3}
+    resumed = subprocess.run(
+        cmd + [str(cfg_path), "--resume", "--set", "trainer.max_steps=5"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "plugin-bar step 4 calls 4" in resumed.stdout  # 3 restored, not a fresh 0
+    assert "plugin-bar step 5 calls 5" in resumed.stdout
+
+
+def test_builtin_progress_bar_is_a_registered_callback(fake_dist, tmp_path, capsys):
+    """logging.progress switches the registered progress_bar callback; a plugin's bar from
+    callbacks: runs beside it, or alone when the built-in one is off."""
+    from torchgan_ext import CALLBACKS
+    from torchgan_ext.callbacks import ProgressBarCallback
+    from torchgan_ext.config import config_from_dict
+    from torchgan_ext.runner import run
+
+    load_plugins()
+    assert CALLBACKS.get("progress_bar") is ProgressBarCallback
+    assert CALLBACKS.entry("progress_bar").registered_by == "torchgan_ext.plugins.builtin"
+    for progress in (True, False):
+        cfg = tiny_plugin_config(tmp_path / f"run_{progress}")
+        cfg["logging"] = {"progress": progress, "tensorboard": False, "log_every": 1}
+        cfg["callbacks"] = [{"name": "tiny_bar"}]
+        result = run(config_from_dict(cfg))
+        out = capsys.readouterr().out
+        assert ("progress_bar" in result.trainer.callbacks) is progress
+        assert "tinybar step 3 calls 3" in out
+        assert (" it/s" in out) is progress
+
+
+def test_callback_listed_twice_or_unknown_is_a_config_error(fake_dist, tmp_path):
+    from torchgan_ext.config import config_from_dict
+    from torchgan_ext.errors import ConfigError
+    from torchgan_ext.runner import build_trainer
+
+    load_plugins()
+    cfg = tiny_plugin_config(tmp_path / "r")
+    cfg["logging"] = {"progress": True, "tensorboard": False}
+    cfg["callbacks"] = [{"name": "progress_bar"}]
+    with pytest.raises(ConfigError, match="already in the run") as e:
+        build_trainer(config_from_dict(cfg))
+    assert e.value.key == "callbacks.0.name"
+    cfg["callbacks"] = [{"name": "tiny_barr"}]
+    with pytest.raises(ConfigError, match="did you mean 'tiny_bar'"):
+        build_trainer(config_from_dict(cfg))
 
 
 def test_every_builtin_component_is_exercised_by_a_test():

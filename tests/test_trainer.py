@@ -158,11 +158,11 @@ def test_ema_generator_used_for_samples(tmp_path):
     assert any(not torch.equal(g_w[k], e_w[k]) for k in g_w)
     assert all(not p.requires_grad for p in ema.parameters())
     state = load_checkpoint(result.checkpoint)
-    assert set(state["ema"]) == {"generator"}
+    assert set(state["callbacks"]["ema"]) == {"generator"}
 
 
 def test_ema_update_formula():
-    from torchgan_ext.trainer import ModelEMA
+    from torchgan_ext.callbacks import ModelEMA
 
     model = torch.nn.Linear(2, 2)
     ema = ModelEMA(model, decay=0.9, start_step=1)

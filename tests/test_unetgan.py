@@ -358,7 +358,7 @@ def test_tiny_run_logs_pixel_accuracies_and_metric(tmp_path):
     assert trainer.models["generator"].out_size == 16  # taken from the data
     trainer.train(loader)
     trainer.complete()
-    scalars = trainer._scalars()
+    scalars = trainer.loss_scalars()
     for key in ("unet/pixel_acc_real", "unet/pixel_acc_fake", "unet/mix_prob"):
         assert isinstance(scalars[key], torch.Tensor)
     acc = trainer.run_metrics()["unet_cutmix_accuracy"]

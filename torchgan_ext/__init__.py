@@ -6,11 +6,28 @@ The public API is small::
 
     config = load_config("configs/quickstart.yaml", ["trainer.epochs=1"])
     result = run(config)
+
+Importing the package, its registries and :mod:`torchgan_ext.config` does not import torch:
+``run``, ``build_trainer``, ``RunResult`` and ``Trainer`` load on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from ._hookspecs import hookimpl
 from ._plugins import load_plugins
-from ._registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, Registry
+from ._registry import (
+    CALLBACKS,
+    DATASETS,
+    LOSSES,
+    METRICS,
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    Registry,
+)
 from .config import Config, load_config
 from .errors import (
     CheckpointError,
@@ -20,10 +37,23 @@ from .errors import (
     TorchganExtError,
     UnknownComponentError,
 )
-from .launch import RunResult, build_trainer, run
-from .trainer import Trainer
 
 __version__ = "0.1.0"
+
+#: Names loaded on first use (they import torch), by the module that defines them.
+_LAZY = {
+    "run": "runner",
+    "build_trainer": "runner",
+    "RunResult": "runner",
+    "Trainer": "trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -36,6 +66,7 @@ __all__ = [
     "DATASETS",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "CALLBACKS",
     "Config",
     "load_config",
     "run",

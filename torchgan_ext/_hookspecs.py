@@ -16,7 +16,12 @@ plugin through these very hooks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from ._registry import RegistryView
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
 
@@ -27,7 +32,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def torchgan_ext_register_models(registry):
+def torchgan_ext_register_models(registry: RegistryView) -> None:
     """Register model classes (torchgan ``Generator`` / ``Discriminator`` subclasses).
 
     The class is built with the ``args`` mapping of the config entry as keyword arguments::
@@ -39,7 +44,7 @@ def torchgan_ext_register_models(registry):
 
 
 @hookspec
-def torchgan_ext_register_losses(registry):
+def torchgan_ext_register_losses(registry: RegistryView) -> None:
     """Register loss classes (torchgan ``GeneratorLoss`` / ``DiscriminatorLoss`` subclasses).
 
     The trainer calls ``loss.train_ops`` with arguments looked up by parameter name on the
@@ -49,12 +54,12 @@ def torchgan_ext_register_losses(registry):
 
 
 @hookspec
-def torchgan_ext_register_metrics(registry):
+def torchgan_ext_register_metrics(registry: RegistryView) -> None:
     """Register metric classes (torchgan ``EvaluationMetric`` subclasses)."""
 
 
 @hookspec
-def torchgan_ext_register_datasets(registry):
+def torchgan_ext_register_datasets(registry: RegistryView) -> None:
     """Register dataset classes or factories (``torch.utils.data.Dataset`` subclasses).
 
     A dataset yields a tensor, or a tuple ``(inputs, labels, ...)``. It may define the
@@ -64,10 +69,26 @@ def torchgan_ext_register_datasets(registry):
 
 
 @hookspec
-def torchgan_ext_register_optimizers(registry):
+def torchgan_ext_register_optimizers(registry: RegistryView) -> None:
     """Register optimizer classes (``torch.optim.Optimizer`` subclasses) by name."""
 
 
 @hookspec
-def torchgan_ext_register_schedulers(registry):
+def torchgan_ext_register_schedulers(registry: RegistryView) -> None:
     """Register learning-rate scheduler classes (``torch.optim.lr_scheduler.LRScheduler``)."""
+
+
+@hookspec
+def torchgan_ext_register_callbacks(registry: RegistryView) -> None:
+    """Register trainer callbacks (classes; see :class:`torchgan_ext.callbacks.Callback`).
+
+    A callback implements any of ``setup``, ``on_train_start``, ``on_train_epoch_start``,
+    ``on_train_batch_start``, ``on_train_batch_end``, ``on_train_epoch_end`` and
+    ``on_train_end`` (each takes the trainer), and optionally ``state_dict()`` /
+    ``load_state_dict(state)``, saved in every checkpoint under its registered name. It is
+    used from YAML as ``callbacks: [{name: my_callback, args: {...}}]``::
+
+        @hookimpl
+        def torchgan_ext_register_callbacks(registry):
+            registry.register("csv_logger", CSVLogger)
+    """

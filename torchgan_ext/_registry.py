@@ -1,4 +1,5 @@
-"""Name -> component registries (models, losses, metrics, datasets, optimizers, schedulers).
+"""Name -> component registries (models, losses, metrics, datasets, optimizers, schedulers,
+callbacks).
 
 Registries are filled by plugins through the hooks in :mod:`torchgan_ext._hookspecs`; the
 project's own components go through the very same path (see :mod:`torchgan_ext.plugins.builtin`).
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DuplicateComponentError, UnknownComponentError, did_you_mean
@@ -25,6 +26,7 @@ __all__ = [
     "DATASETS",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "CALLBACKS",
     "REGISTRIES",
 ]
 
@@ -33,11 +35,24 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """One registered component and the plugin module that registered it."""
+    """One registered component, the plugin module that registered it, and how to build it.
+
+    Attributes:
+        name: The registered name.
+        obj: The class or factory.
+        registered_by: The plugin module.
+        data_args: Constructor parameters the dataset fills when the config leaves them out,
+            as ``{parameter: dataset attribute}`` (``{"out_size": "image_size"}``).
+        model_args: Parameters that may name a registered model, built by the launcher and
+            passed as an ``nn.Module``, as ``{parameter: parameter holding its arguments}``
+            (``{"extractor": "extractor_args"}``).
+    """
 
     name: str
     obj: Any
     registered_by: str
+    data_args: Mapping[str, str] = field(default_factory=dict)
+    model_args: Mapping[str, str] = field(default_factory=dict)
 
 
 class Registry:
@@ -57,8 +72,24 @@ class Registry:
         self._loader: Callable[[], None] | None = None
 
     # -- filling ---------------------------------------------------------------------------
-    def register(self, name: str, obj: Any, *, registered_by: str = "<python>") -> Any:
+    def register(
+        self,
+        name: str,
+        obj: Any,
+        *,
+        registered_by: str = "<python>",
+        data_args: Mapping[str, str] | None = None,
+        model_args: Mapping[str, str] | None = None,
+    ) -> Any:
         """Register ``obj`` under ``name``.
+
+        Args:
+            name: Lowercase snake_case name.
+            obj: The class or factory.
+            registered_by: The plugin module (for duplicate messages).
+            data_args: See :class:`RegistryEntry`; default: the ``data_arguments`` attribute
+                of ``obj`` when it has one.
+            model_args: See :class:`RegistryEntry`.
 
         Raises:
             ValueError: If ``name`` is not lowercase snake_case.
@@ -74,7 +105,11 @@ class Registry:
                 f"{self.kind[:-1]} {name!r} is registered twice: first by {first}, "
                 f"again by {registered_by}"
             )
-        self._entries[name] = RegistryEntry(name, obj, registered_by)
+        if data_args is None:
+            data_args = getattr(obj, "data_arguments", None) or {}
+        self._entries[name] = RegistryEntry(
+            name, obj, registered_by, dict(data_args), dict(model_args or {})
+        )
         return obj
 
     def clear(self) -> None:
@@ -141,9 +176,18 @@ class RegistryView:
         self.registered_by = registered_by
         self.kind = registry.kind
 
-    def register(self, name: str, obj: Any) -> Any:
-        """Register ``obj`` under ``name`` (returns ``obj`` so it can be used as a decorator)."""
-        return self._registry.register(name, obj, registered_by=self.registered_by)
+    def register(
+        self,
+        name: str,
+        obj: Any,
+        *,
+        data_args: Mapping[str, str] | None = None,
+        model_args: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Register ``obj`` under ``name`` (returns ``obj``); see :meth:`Registry.register`."""
+        return self._registry.register(
+            name, obj, registered_by=self.registered_by, data_args=data_args, model_args=model_args
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self._registry._entries
@@ -155,8 +199,9 @@ METRICS = Registry("metrics")
 DATASETS = Registry("datasets")
 OPTIMIZERS = Registry("optimizers")
 SCHEDULERS = Registry("schedulers")
+CALLBACKS = Registry("callbacks")
 
 #: Every registry by the kind name used on the command line (``--list KIND``).
 REGISTRIES: dict[str, Registry] = {
-    r.kind: r for r in (MODELS, LOSSES, METRICS, DATASETS, OPTIMIZERS, SCHEDULERS)
+    r.kind: r for r in (MODELS, LOSSES, METRICS, DATASETS, OPTIMIZERS, SCHEDULERS, CALLBACKS)
 }

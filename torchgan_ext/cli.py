@@ -18,7 +18,8 @@ import yaml
 
 from ._plugins import load_plugins
 from ._registry import REGISTRIES
-from .config import dump_config, load_config, read_yaml, validate_components
+from .build import validate_names
+from .config import check_device, dump_config, load_config
 from .errors import ConfigError, TorchganExtError
 
 __all__ = ["main", "build_parser", "embedded_quickstart"]
@@ -131,13 +132,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
 
     if args.config is None and str(args.evaluate or "").endswith((".yaml", ".yml")):
         args.config, args.evaluate = args.evaluate, ""  # `--evaluate CONFIG.yaml`
-    if args.config is not None:
-        raw_plugins = read_yaml(args.config).get("plugins") or []
-    else:
-        raw_plugins = embedded_quickstart().get("plugins") or []
-    if not isinstance(raw_plugins, list):
-        raise ConfigError("expected a list of plugin module names", key="plugins", file=args.config)
-    load_plugins([*args.plugins, *map(str, raw_plugins)])
+    # the schema first: pure Python, every mistake of the file at once, before torch loads
     if args.config is not None:
         config = load_config(args.config, args.overrides)
     else:
@@ -145,20 +140,19 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     if args.device:
         from dataclasses import replace
 
-        from .config import _check_device
-
-        _check_device(args.device, "--device")
-        config = replace(config, device=args.device)
-    validate_components(config)
+        config = replace(config, device=check_device(args.device, "--device"))
+    # then names and arguments, against the plugins' registries
+    load_plugins([*args.plugins, *config.plugins])
+    validate_names(config)
     if args.print_config:
         sys.stdout.write(dump_config(config))
         return EXIT_OK
     if args.evaluate is not None:
-        from .metrics.evaluate import evaluate_command
+        from .evaluate import evaluate_command
 
         return evaluate_command(config, args.evaluate or None)
 
-    from .launch import run
+    from .runner import run
 
     result = run(config, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
@@ -179,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         if show_traceback:
             traceback.print_exc()
-        print(f"torchgan-run: error: {e}", file=sys.stderr)
+        for line in str(e).splitlines():  # several schema errors: one line each
+            print(f"torchgan-run: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("torchgan-run: interrupted", file=sys.stderr)

@@ -1,21 +1,22 @@
 """YAML config -> validated, frozen dataclasses.
 
-The schema is the public contract of ``DESIGN.md`` section 2. Every problem is reported as a
+The schema is the public contract documented in ``docs/config.md``. Every problem is reported as a
 one-line :class:`~torchgan_ext.errors.ConfigError` naming the file, the dotted key and what would
 be valid: unknown keys (with "did you mean"), wrong types (including YAML 1.1 reading ``2e-4`` as a
 string), unknown registry names and constructor arguments that do not exist.
 
-Loading is two-phase: :func:`load_config` parses and type-checks the file (no plugins needed);
-:func:`validate_components` then checks registry names and constructor arguments against the
-loaded plugins.
+This module is pure: it imports nothing of the project but :mod:`torchgan_ext.errors` (and
+neither torch nor the plugins), so every schema error of a file (unknown keys, wrong types,
+missing keys) is reported at once, in well under a second. Registry names and constructor
+arguments are checked afterwards, once the plugins are loaded, by :mod:`torchgan_ext.build`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -24,8 +25,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from ._registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, Registry
-from .errors import ConfigError, TorchganExtError, did_you_mean
+from .errors import ConfigError, ConfigErrors, did_you_mean
 
 __all__ = [
     "Config",
@@ -43,9 +43,10 @@ __all__ = [
     "config_from_dict",
     "parse_overrides",
     "apply_overrides",
-    "validate_components",
-    "check_arguments",
+    "check_device",
     "config_to_dict",
+    "describe_value",
+    "string_number_message",
     "dump_config",
     "read_yaml",
 ]
@@ -173,6 +174,7 @@ class Config:
     models: dict[str, ModelConfig]
     losses: tuple[ComponentConfig, ...]
     metrics: tuple[ComponentConfig, ...] = ()
+    callbacks: tuple[ComponentConfig, ...] = ()
     seed: int = 0
     device: str = "auto"
     out_dir: str = "runs/run"
@@ -192,8 +194,11 @@ _FLOAT_HINT = (
 )
 
 
-def _string_number_message(value: str) -> str:
-    text = f"expected a number, got {_describe(value)}"
+def string_number_message(value: str) -> str | None:
+    """The message for a number written as a YAML string (``"2e-4"``), else ``None``."""
+    if _number_string(value) is None:
+        return None
+    text = f"expected a number, got {describe_value(value)}"
     if "e" in value.lower():
         return f"{text}; " + _FLOAT_HINT.format(fixed=_fixed_float(value))
     return f"{text}; remove the quotes"
@@ -232,7 +237,8 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """How a YAML value is named in messages (``the string 'x'``, ``a list``, ``int 3``)."""
     if isinstance(value, str):
         return f"the string {value!r}"
     if isinstance(value, bool):
@@ -246,8 +252,12 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    """Check ``value`` against the type ``hint``; return the (converted) value."""
+def _convert(hint: Any, value: Any, key: str, errors: list[ConfigError]) -> Any:
+    """Check ``value`` against the type ``hint``; return the (converted) value.
+
+    Errors inside mappings are appended to ``errors`` (so all of them are reported);
+    a value that is wrong as a whole raises.
+    """
     origin = typing.get_origin(hint)
     if hint is Any:
         return value
@@ -255,60 +265,57 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
+        real = [o for o in options if o is not type(None)]
+        if len(real) == 1:
+            return _convert(real[0], value, key, errors)
+        for option in real:
             try:
-                return _convert(option, value, key)
-            except ConfigError as e:
-                errors.append(e)
-        if len(errors) == 1:
-            raise errors[0]
-        raise ConfigError(f"expected {_type_name(hint)}, got {_describe(value)}", key)
+                return _convert(option, value, key, [])
+            except ConfigError:
+                continue
+        raise ConfigError(f"expected {_type_name(hint)}, got {describe_value(value)}", key)
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
             raise ConfigError(
-                f"{_describe(value)} is not valid; {did_you_mean(str(value), choices)}", key
+                f"{describe_value(value)} is not valid; {did_you_mean(str(value), choices)}", key
             )
         return value
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key)
+        return _build(hint, value, key, errors)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"expected a mapping, got {_describe(value)}", key)
+            raise ConfigError(f"expected a mapping, got {describe_value(value)}", key)
         key_type, value_type = typing.get_args(hint)
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ConfigError(f"keys must be strings, got {_describe(k)}", key)
-            out[k] = _convert(value_type, v, f"{key}.{k}")
+                raise ConfigError(f"keys must be strings, got {describe_value(k)}", key)
+            out[k] = _convert(value_type, v, f"{key}.{k}", errors)
         return out
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"expected a list, got {_describe(value)}", key)
+            raise ConfigError(f"expected a list, got {describe_value(value)}", key)
         (item_type, _ellipsis) = typing.get_args(hint)
-        return tuple(_convert(item_type, v, f"{key}.{i}") for i, v in enumerate(value))
+        return tuple(_convert(item_type, v, f"{key}.{i}", errors) for i, v in enumerate(value))
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"expected true or false, got {_describe(value)}", key)
+            raise ConfigError(f"expected true or false, got {describe_value(value)}", key)
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 raise ConfigError(f"expected an integer, got {value!r}; write {int(value)}", key)
-            raise ConfigError(f"expected an integer, got {_describe(value)}", key)
+            raise ConfigError(f"expected an integer, got {describe_value(value)}", key)
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            if isinstance(value, str) and _number_string(value) is not None:
-                raise ConfigError(_string_number_message(value), key)
-            raise ConfigError(f"expected a number, got {_describe(value)}", key)
+            message = string_number_message(value) if isinstance(value, str) else None
+            raise ConfigError(message or f"expected a number, got {describe_value(value)}", key)
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"expected a string, got {_describe(value)}", key)
+            raise ConfigError(f"expected a string, got {describe_value(value)}", key)
         return value
     raise TypeError(f"unsupported schema type {hint!r} at {key}")  # a bug in the schema
 
@@ -329,28 +336,39 @@ def _check_bounds(f: dataclasses.Field, value: Any, key: str) -> None:
         )
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
+def _build(cls: type, data: Any, prefix: str, errors: list[ConfigError]) -> Any:
+    """A ``cls`` instance from a YAML mapping; problems are appended to ``errors`` (then the
+    result is ``None``)."""
     if data is None:
         data = {}
     where = prefix or "the top level"
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {_describe(data)}", prefix or None)
+        raise ConfigError(f"expected a mapping, got {describe_value(data)}", prefix or None)
+    before = len(errors)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     for k in data:
         if k not in fields:
             key = f"{prefix}.{k}" if prefix else str(k)
-            raise ConfigError(f"unknown key {k!r} in {where}; {did_you_mean(str(k), fields)}", key)
+            errors.append(
+                ConfigError(f"unknown key {k!r} in {where}; {did_you_mean(str(k), fields)}", key)
+            )
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"missing required key {name!r} in {where}", key)
+                errors.append(ConfigError(f"missing required key {name!r} in {where}", key))
             continue
-        value = _convert(hints[name], data[name], key)
-        _check_bounds(f, value, key)
+        try:
+            value = _convert(hints[name], data[name], key, errors)
+            _check_bounds(f, value, key)
+        except ConfigError as e:
+            errors.append(e)
+            continue
         kwargs[name] = value
+    if len(errors) > before:
+        return None
     return cls(**kwargs)
 
 
@@ -390,7 +408,7 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError("the config file is empty; see configs/quickstart.yaml", file=path)
     if not isinstance(data, dict):
         raise ConfigError(
-            f"the config must be a YAML mapping (key: value), got {_describe(data)}", file=path
+            f"the config must be a YAML mapping (key: value), got {describe_value(data)}", file=path
         )
     return data
 
@@ -442,45 +460,63 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[tuple[str, Any]]) 
                     node = node[part]
             else:
                 raise ConfigError(
-                    f"cannot set a key inside {_describe(node)}", key=here, file="--set"
+                    f"cannot set a key inside {describe_value(node)}", key=here, file="--set"
                 )
     return data
 
 
 def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Config:
-    """Type-check a plain dict (already parsed YAML) into a :class:`Config`."""
+    """Type-check a plain dict (already parsed YAML) into a :class:`Config`.
+
+    Raises:
+        ConfigError: The only problem, or :class:`~torchgan_ext.errors.ConfigErrors` listing
+            every problem of the file (one line each).
+    """
+    errors: list[ConfigError] = []
     try:
-        config = _build(Config, dict(data), "")
+        config = _build(Config, dict(data), "", errors)
     except ConfigError as e:
-        raise e.with_context(file=source) from None
-    if not config.models:
-        raise ConfigError("at least one model is needed", key="models", file=source)
-    if not config.losses:
-        raise ConfigError("at least one loss is needed", key="losses", file=source)
-    for name, model in config.models.items():
-        if model.optimizer is None:
-            raise ConfigError(
-                "missing; every model under `models` is trained and needs an optimizer, "
-                "e.g. {name: adam, args: {lr: 2.0e-4}}",
-                key=f"models.{name}.optimizer",
-                file=source,
-            )
-    _check_device(config.device, source)
+        errors.append(e)
+        config = None
+    raw_models = data.get("models")
+    if isinstance(raw_models, dict):
+        if not raw_models:
+            errors.append(ConfigError("at least one model is needed", key="models"))
+        for name, model in raw_models.items():
+            if isinstance(model, dict) and model.get("optimizer") is None:
+                errors.append(
+                    ConfigError(
+                        "missing; every model under `models` is trained and needs an optimizer, "
+                        "e.g. {name: adam, args: {lr: 2.0e-4}}",
+                        key=f"models.{name}.optimizer",
+                    )
+                )
+    if isinstance(data.get("losses"), list) and not data["losses"]:
+        errors.append(ConfigError("at least one loss is needed", key="losses"))
+    device = data.get("device", "auto")
+    if isinstance(device, str):
+        try:
+            check_device(device)
+        except ConfigError as e:
+            errors.append(e)
+    if errors:
+        for e in errors:
+            e.with_context(file=source)
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    assert config is not None
     return dataclasses.replace(config, source=source)
 
 
-def _check_device(device: str, source: str) -> None:
-    import torch
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
-    if device in ("auto", "cpu", "cuda") or device.startswith("cuda:"):
-        try:
-            torch.device("cpu" if device == "auto" else device)
-            return
-        except RuntimeError:
-            pass
-    raise ConfigError(
-        f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N", key="device", file=source
-    )
+
+def check_device(device: str, source: str | None = None) -> str:
+    """Check a device string (``auto``, ``cpu``, ``cuda``, ``cuda:N``) without importing torch."""
+    if not _DEVICE_RE.match(device):
+        raise ConfigError(
+            f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N", key="device", file=source
+        )
+    return device
 
 
 def load_config(
@@ -505,6 +541,10 @@ def load_config(
     apply_overrides(raw, parsed)
     try:
         return config_from_dict(raw, source)
+    except ConfigErrors as e:
+        for error in e.errors:
+            _blame_override(error, parsed)
+        raise
     except ConfigError as e:
         _blame_override(e, parsed)
         raise
@@ -523,179 +563,6 @@ def _deepcopy(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_deepcopy(v) for v in obj]
     return obj
-
-
-# --------------------------------------------------------------------------------------------
-# Checking names and constructor arguments against the registries
-# --------------------------------------------------------------------------------------------
-def _signature(obj: Any) -> inspect.Signature | None:
-    try:
-        return inspect.signature(obj)
-    except (TypeError, ValueError):
-        return None
-
-
-def _param_kind(param: inspect.Parameter, hints: Mapping[str, Any]) -> type | None:
-    """The scalar type a parameter expects, from its annotation or default (None: unknown)."""
-    hint = hints.get(param.name)
-    if hint in (int, float, bool):
-        return hint
-    default = param.default
-    if default is not inspect.Parameter.empty and type(default) in (int, float, bool):
-        return type(default)
-    return None
-
-
-def check_arguments(
-    obj: Any,
-    args: Mapping[str, Any],
-    key: str,
-    what: str,
-    *,
-    provided: Sequence[str] = (),
-    skip_first: int = 0,
-) -> None:
-    """Check keyword ``args`` against the signature of the callable ``obj``.
-
-    Args:
-        obj: A class or function.
-        args: The ``args`` mapping of the config.
-        key: Dotted path of the ``args`` mapping, for messages.
-        what: ``"model 'dcgan_generator'"``, for messages.
-        provided: Parameter names filled in by the launcher (not required from the user).
-        skip_first: Number of leading positional parameters filled by the launcher
-            (the optimizer's ``params``, the scheduler's ``optimizer``).
-
-    Raises:
-        ConfigError: Unknown argument (did-you-mean), missing required argument or a value of
-            the wrong scalar type (with the YAML ``2e-4`` hint).
-    """
-    sig = _signature(obj)
-    if sig is None:
-        return
-    params = [
-        p
-        for p in sig.parameters.values()
-        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    ]
-    params = params[skip_first:]
-    accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-    by_name = {p.name: p for p in params if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
-    try:
-        target = obj.__init__ if inspect.isclass(obj) else obj
-        hints = typing.get_type_hints(target)
-    except (NameError, TypeError, AttributeError):  # unresolvable third-party annotations
-        hints = {}
-    for name, value in args.items():
-        if name not in by_name:
-            if accepts_kwargs:
-                continue
-            raise ConfigError(
-                f"unknown argument {name!r} for {what}; {did_you_mean(name, by_name)}",
-                key=f"{key}.{name}",
-            )
-        kind = _param_kind(by_name[name], hints)
-        _check_scalar(kind, value, f"{key}.{name}")
-    missing = [
-        p.name
-        for p in by_name.values()
-        if p.default is inspect.Parameter.empty and p.name not in args and p.name not in provided
-    ]
-    if missing:
-        raise ConfigError(
-            f"missing required argument(s) {', '.join(repr(m) for m in missing)} for {what}",
-            key=key,
-        )
-
-
-def _check_scalar(kind: type | None, value: Any, key: str) -> None:
-    if kind is None or value is None:
-        return
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"expected true or false, got {_describe(value)}", key)
-    elif kind in (int, float):
-        if isinstance(value, str) and _number_string(value) is not None:
-            raise ConfigError(_string_number_message(value), key)
-        if isinstance(value, bool) or (
-            not isinstance(value, int | float) and not isinstance(value, list | tuple)
-        ):
-            raise ConfigError(f"expected a number, got {_describe(value)}", key)
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"expected an integer, got {value!r}", key)
-
-
-def _lookup(registry: Registry, name: str, key: str) -> Any:
-    try:
-        return registry.get(name)
-    except ConfigError as e:
-        raise e.with_context(key=key) from None
-
-
-DATA_ALL = ("channels", "image_size", "num_classes", "attributes", "num_attributes", "scale")
-
-
-def validate_components(config: Config, data_provided: Sequence[str] = ()) -> None:
-    """Check every registry name and constructor argument of ``config``.
-
-    Args:
-        config: A type-checked config.
-        data_provided: Dataset attributes known to exist (default: assume all may exist;
-            the launcher checks again once the dataset is built).
-
-    Raises:
-        ConfigError: Naming the file, the dotted key and the valid names/arguments.
-    """
-    from .launch import data_derived_arguments
-
-    src = config.source
-    try:
-        dataset = _lookup(DATASETS, config.data.name, "data.name")
-        check_arguments(dataset, config.data.args, "data.args", f"dataset {config.data.name!r}")
-        if config.data.val is not None:
-            merged = {**config.data.args, **config.data.val.args}
-            check_arguments(dataset, merged, "data.val.args", f"dataset {config.data.name!r}")
-        for mname, m in config.models.items():
-            base = f"models.{mname}"
-            model_cls = _lookup(MODELS, m.name, f"{base}.name")
-            # parameters the dataset may fill are checked again once it is built
-            provided = data_derived_arguments(model_cls, m.args, data_provided or DATA_ALL)
-            check_arguments(
-                model_cls, m.args, f"{base}.args", f"model {m.name!r}", provided=provided
-            )
-            assert m.optimizer is not None
-            opt_cls = _lookup(OPTIMIZERS, m.optimizer.name, f"{base}.optimizer.name")
-            check_arguments(
-                opt_cls,
-                m.optimizer.args,
-                f"{base}.optimizer.args",
-                f"optimizer {m.optimizer.name!r}",
-                skip_first=1,
-            )
-            if m.scheduler is not None:
-                sched_cls = _lookup(SCHEDULERS, m.scheduler.name, f"{base}.scheduler.name")
-                check_arguments(
-                    sched_cls,
-                    m.scheduler.args,
-                    f"{base}.scheduler.args",
-                    f"scheduler {m.scheduler.name!r}",
-                    skip_first=1,
-                )
-        for kind, registry, items in (
-            ("loss", LOSSES, config.losses),
-            ("metric", METRICS, config.metrics),
-        ):
-            for i, item in enumerate(items):
-                base = f"{kind}es.{i}" if kind == "loss" else f"{kind}s.{i}"
-                cls = _lookup(registry, item.name, f"{base}.name")
-                check_arguments(
-                    cls,
-                    item.args,
-                    f"{base}.args",
-                    f"{kind} {item.name!r}",
-                )
-    except ConfigError as e:
-        raise e.with_context(file=src) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -719,8 +586,3 @@ def config_to_dict(config: Any) -> Any:
 def dump_config(config: Config) -> str:
     """The fully resolved config as YAML text (what ``out_dir/config.yaml`` holds)."""
     return yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)
-
-
-# A ConfigError raised by a constructor keeps its own key; everything else is wrapped by the
-# launcher. Re-exported for type checkers.
-_ = TorchganExtError

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 __all__ = [
     "TorchganExtError",
     "ConfigError",
+    "ConfigErrors",
     "UnknownComponentError",
     "DuplicateComponentError",
     "PluginError",
@@ -77,6 +78,21 @@ class ConfigError(TorchganExtError, ValueError):
         parts = [p for p in (self.file, self.key) if p]
         prefix = ": ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration errors of one file, reported together (one line each).
+
+    ``key`` and ``file`` are those of the first error; ``errors`` holds them all.
+    """
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, key=first.key, file=first.file)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
 
 
 class UnknownComponentError(ConfigError, KeyError):

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .progress import ProgressBar
 from .visualize import SampleGrid, make_grid, save_grid
 
 __all__ = ["Logger", "LastValue", "LossLog", "GradNorms", "MetricLog"]
@@ -89,17 +88,18 @@ class MetricLog:
 
 
 class Logger:
-    """Console, progress bar, tensorboard and PNG logging of a :class:`~torchgan_ext.Trainer`.
+    """Tensorboard, PNG and ``metrics.jsonl`` output of a :class:`~torchgan_ext.Trainer`, plus
+    the three objects torchgan's ``train_iter`` and ``eval_ops`` write to.
+
+    When each thing is written is decided by callbacks (``tensorboard``, ``sample_grids``,
+    ``evaluation``); the logger only writes.
 
     Args:
         model_names: The trainer's model names.
         losses: The loss objects.
         metrics: The metric objects (or ``None``).
         out_dir: The run directory (``samples/`` and ``tensorboard/`` are created below it).
-        progress: The progress bar (or ``None`` for none).
-        tensorboard: Write tensorboardX event files.
-        log_every: Scalars are written every this many steps.
-        grad_norms: Log gradient norms (fused, at ``log_every``).
+        tensorboard: Write tensorboardX event files (the ``tensorboard`` callback turns it on).
     """
 
     def __init__(
@@ -108,10 +108,7 @@ class Logger:
         losses: Iterable[Any],
         metrics: Iterable[Any] | None,
         out_dir: str | os.PathLike,
-        progress: ProgressBar | None = None,
-        tensorboard: bool = True,
-        log_every: int = 50,
-        grad_norms: bool = True,
+        tensorboard: bool = False,
     ) -> None:
         self.out_dir = os.fspath(out_dir)
         self.samples_dir = os.path.join(self.out_dir, "samples")
@@ -119,9 +116,6 @@ class Logger:
         self.loss_log = LossLog(losses)
         self.grad_log = GradNorms(model_names)
         self.metric_log = MetricLog(metrics or [])
-        self.progress = progress
-        self.log_every = log_every
-        self.grad_norms = grad_norms
         self.tensorboard = tensorboard
         self._writer: Any = None  # created on first use: a run that fails early leaves no file
         self._last_log_time = time.perf_counter()
@@ -153,16 +147,10 @@ class Logger:
             self._writer = None
         self.tensorboard = False
 
-    # -- hooks called by the Trainer ---------------------------------------------------------
-    def before_step(self, step: int) -> None:
-        """Arm the gradient-norm recorder when the coming step is a logging step."""
-        self.grad_log.active = (
-            self.grad_norms and self.tensorboard and ((step + 1) % self.log_every == 0)
-        )
-
-    def after_step(self, step: int, scalars: Mapping[str, Any], lrs: Mapping[str, float]) -> None:
-        """Write scalars at the logging rate (reads the loss tensors only then)."""
-        if not self.tensorboard or step % self.log_every != 0:
+    # -- writing -----------------------------------------------------------------------------
+    def log_scalars(self, step: int, scalars: Mapping[str, Any], lrs: Mapping[str, float]) -> None:
+        """Write loss scalars, learning rates, gradient norms and it/s (reads the tensors)."""
+        if self.writer is None:
             return
         now = time.perf_counter()
         elapsed = now - self._last_log_time

@@ -13,13 +13,14 @@ it) and ``pool{i}``; ``relu5_4`` is the paper's :math:`\\phi_{5,4}`.
 
 The weights are torchvision's ImageNet VGG19, read from disk only: ``weights`` (a file, or a
 directory holding it) or ``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``. A missing file
-raises :class:`~torchgan_ext.errors.MissingWeightsError` naming the file and where to put it;
+raises ``FileNotFoundError`` naming the file and where to put it (:mod:`torchgan_ext.weights`);
 there is no download and no fallback to random weights. ``weights: random-for-tests`` builds a
 randomly initialised VGG19 and exists **for tests only** (its "perceptual" loss means nothing).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import warnings
 from collections.abc import Mapping
@@ -29,8 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, did_you_mean
-from ..metrics.features import _load_into, resolve_weights
+from ..weights import load_weights_into, resolve_weights
 
 __all__ = [
     "VGG19_FILE",
@@ -75,23 +75,19 @@ class VGGFeatures(nn.Module):
         weights: The VGG19 weights file (or a directory holding ``vgg19-dcbb9e9d.pth``);
             default ``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``. ``random-for-tests``:
             random weights, for tests only.
-        key: The config key of ``weights`` (for messages).
 
     Raises:
-        ConfigError: Unknown layer name.
-        MissingWeightsError: The weights file is missing, unreadable or not VGG19's.
+        ValueError: Unknown layer name; a weights file that is unreadable or not VGG19's.
+        FileNotFoundError: The weights file is missing.
     """
 
-    def __init__(
-        self,
-        layer: str = "relu5_4",
-        weights: str | os.PathLike | None = None,
-        key: str | None = None,
-    ) -> None:
+    def __init__(self, layer: str = "relu5_4", weights: str | os.PathLike | None = None) -> None:
         super().__init__()
         names = vgg19_layer_names()
         if layer not in names:
-            raise ConfigError(f"unknown VGG19 layer {layer!r}; {did_you_mean(layer, names)}")
+            close = difflib.get_close_matches(str(layer), names, n=3)
+            hint = "did you mean " + " or ".join(map(repr, close)) + "?" if close else ""
+            raise ValueError(f"layer: unknown VGG19 layer {layer!r}; {hint or 'see docs'}")
         from torchvision.models import vgg19
 
         if weights is not None and os.fspath(weights) == RANDOM_FOR_TESTS:
@@ -108,12 +104,11 @@ class VGGFeatures(nn.Module):
                 VGG19_FILE,
                 weights,
                 url=VGG19_URL,
-                key=key,
                 alternative="set the loss argument weights to its path (or use content: none "
                 "for a pixel + adversarial loss without VGG)",
             )
             net = vgg19(weights=None, init_weights=False)  # every tensor is loaded next
-            _load_into(net, path, key)
+            load_weights_into(net, path, "the feature extractor")
             self.weights_path = path
         self.layer = layer
         self.features = net.features[: names.index(layer) + 1]
@@ -138,7 +133,7 @@ class VGGFeatures(nn.Module):
 
 
 def build_content_network(
-    content: str,
+    content: str | nn.Module,
     layer: str = "relu5_4",
     weights: str | os.PathLike | None = None,
     content_args: Mapping[str, Any] | None = None,
@@ -146,41 +141,36 @@ def build_content_network(
     """The frozen feature network of a content loss.
 
     Args:
-        content: ``vgg19`` (:class:`VGGFeatures`), ``none`` (no network: returns ``None``) or a
-            registered model name (a custom network, e.g. a tiny one for tests, fed the images
-            in [-1, 1] as they are).
+        content: ``vgg19`` (:class:`VGGFeatures`), ``none`` (no network: returns ``None``) or
+            an ``nn.Module`` (a custom network, e.g. a tiny one for tests, fed the images in
+            [-1, 1] as they are; ``torchgan-run`` builds a registered model name given here).
         layer: The VGG19 layer (``vgg19`` only).
-        weights: VGG19: the weights file (see :class:`VGGFeatures`); a registered model: an
-            optional state dict file to load.
-        content_args: Constructor arguments of a registered model.
+        weights: VGG19: the weights file (see :class:`VGGFeatures`); a module: an optional
+            state dict file to load.
+        content_args: Used by ``torchgan-run`` to build a registered model; must be empty here.
 
     Raises:
-        ConfigError: Unknown name or arguments that do not apply.
-        MissingWeightsError: Weights missing or not fitting.
+        ValueError: Unknown name or arguments that do not apply.
+        FileNotFoundError: Weights missing.
     """
+    if content_args:
+        raise ValueError(
+            "content_args: only apply to a registered model named as content (built by "
+            "torchgan-run)"
+        )
+    if isinstance(content, nn.Module):
+        network = content
+        if weights is not None:
+            if os.fspath(weights) == RANDOM_FOR_TESTS:
+                raise ValueError("weights: random-for-tests only applies to content: vgg19")
+            load_weights_into(network, Path(weights).expanduser(), "the content network")
+        network.requires_grad_(False)
+        return network.eval()
     if content == "none":
         return None
     if content == "vgg19":
-        if content_args:
-            raise ConfigError("content_args only apply to a registered-model content network")
         return VGGFeatures(layer, weights)
-    from .._registry import MODELS
-    from ..config import check_arguments
-
-    if content not in MODELS:
-        raise ConfigError(
-            f"unknown content network {content!r}; "
-            f"{did_you_mean(content, ['vgg19', 'none', *MODELS.list()])}"
-        )
-    cls = MODELS.get(content)
-    args = dict(content_args or {})
-    check_arguments(cls, args, "content_args", f"content network {content!r}")
-    network = cls(**args)
-    if not isinstance(network, nn.Module):
-        raise ConfigError(f"content network {content!r} did not build an nn.Module")
-    if weights is not None:
-        if os.fspath(weights) == RANDOM_FOR_TESTS:
-            raise ConfigError("weights: random-for-tests only applies to content: vgg19")
-        _load_into(network, Path(weights).expanduser(), None)
-    network.requires_grad_(False)
-    return network.eval()
+    raise ValueError(
+        f"content: unknown content network {content!r}; valid: vgg19, none, a registered model "
+        "name (torchgan-run) or an nn.Module"
+    )

@@ -125,9 +125,11 @@ class SRGANGeneratorLoss(GeneratorLoss):
             raise ConfigError(
                 f"unknown pixel_loss {pixel_loss!r}; valid: {', '.join(PIXEL_LOSSES)}"
             )
-        if not isinstance(content, str):
-            raise ConfigError(f"content must be a name (vgg19, none, ...), got {content!r}")
-        self.content = content
+        if not isinstance(content, str | nn.Module):
+            raise TypeError(
+                f"content: expected a name (vgg19, none) or an nn.Module, got {content!r}"
+            )
+        self.content = content if isinstance(content, str) else type(content).__name__
         self.feature_scale = _nonnegative("feature_scale", feature_scale)
         self.content_weight = _nonnegative("content_weight", content_weight)
         self.adversarial_weight = _nonnegative("adversarial_weight", adversarial_weight)

@@ -98,10 +98,12 @@ class GeneratorMetric(EvaluationMetric):
 
     Args:
         extractor: ``"inception_v3_fid"`` (default, the published protocol),
-            ``"inception_v3_torchvision"``, a registered model name or an ``nn.Module``.
+            ``"inception_v3_torchvision"`` or an ``nn.Module`` (``torchgan-run`` builds a
+            registered model name given here, with ``extractor_args``).
         weights: The extractor's weights file (default: the standard file name in
             ``$TORCH_HOME/hub/checkpoints``); for a registered model, a state dict to load.
-        extractor_args: Constructor arguments of a registered-model extractor.
+        extractor_args: Constructor arguments of a registered-model extractor (used by
+            ``torchgan-run``, which builds the model; must be empty otherwise).
         input_spec: How a custom extractor wants its images (see
             :class:`~torchgan_ext.metrics.features.InputSpec`; default its ``input_spec``
             attribute, else [-1, 1] as they are).
@@ -129,10 +131,14 @@ class GeneratorMetric(EvaluationMetric):
         self.num_samples = _positive_int("num_samples", num_samples, 2)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.seed = int(seed)
+        if extractor_args:
+            raise ValueError(
+                "extractor_args: only apply to a registered model named as extractor (built by "
+                "torchgan-run); a module or a built-in extractor takes none"
+            )
         check_extractor(extractor, weights)
         self.extractor_spec = extractor
         self.weights = os.fspath(weights) if weights is not None else None
-        self.extractor_args = dict(extractor_args or {})
         self.input_spec = InputSpec.coerce(input_spec) if input_spec is not None else None
         self._extractor: FeatureExtractor | None = None
         self.last_result: dict[str, Any] = {}
@@ -145,7 +151,6 @@ class GeneratorMetric(EvaluationMetric):
                 self.extractor_spec,
                 self.output,
                 weights=self.weights,
-                extractor_args=self.extractor_args,
                 input_spec=self.input_spec,
             )
         if device is not None:

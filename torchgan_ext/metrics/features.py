@@ -11,13 +11,12 @@ Three kinds of extractor are supported, all wrapped in :class:`FeatureExtractor`
 * ``inception_v3_torchvision``: torchvision's ImageNet Inception V3 (file
   ``inception_v3_google-0cc3c7bd.pth``). Close to, but not the same network as, the FID port:
   its numbers are not comparable with published ones.
-* any registered model name (``MODELS``) or an ``nn.Module``: domain-specific features, and tiny
-  extractors for tests.
+* any ``nn.Module``: domain-specific features, and tiny extractors for tests (``torchgan-run``
+  builds a registered model name given as ``extractor`` and passes the module).
 
-Weights are only ever read from disk: an explicit ``weights`` path or
-``$TORCH_HOME/hub/checkpoints/<file>`` (``torch.hub.get_dir()``). A missing file raises
-:class:`~torchgan_ext.errors.MissingWeightsError` naming the file and where to put it; there
-is no download and no fallback to random weights.
+Weights are only ever read from disk (:mod:`torchgan_ext.weights`): an explicit ``weights`` path
+or ``$TORCH_HOME/hub/checkpoints/<file>``. A missing file raises ``FileNotFoundError`` naming the
+file and where to put it; there is no download and no fallback to random weights.
 
 Images reach every extractor through :func:`prepare_images`, the single place where the GAN's
 [-1, 1] images are converted to the value range, channel count and size an extractor expects.
@@ -25,7 +24,7 @@ Images reach every extractor through :func:`prepare_images`, the single place wh
 
 from __future__ import annotations
 
-import hashlib
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -36,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, MissingWeightsError, did_you_mean
+from ..weights import load_state_dict_file, load_weights_into, module_digest, resolve_weights
 
 __all__ = [
     "InputSpec",
@@ -47,11 +46,8 @@ __all__ = [
     "TORCHVISION_INCEPTION_FILE",
     "TORCHVISION_INCEPTION_URL",
     "prepare_images",
-    "hub_checkpoint_dir",
-    "resolve_weights",
     "build_feature_extractor",
     "check_extractor",
-    "sha256_file",
 ]
 
 #: The FID Inception weights (TensorFlow graph of 2015-12-05, converted by torch-fidelity).
@@ -100,12 +96,12 @@ class InputSpec:
         if isinstance(value, InputSpec):
             return value
         if isinstance(value, Mapping):
-            fields = set(cls.__dataclass_fields__)
+            fields = sorted(cls.__dataclass_fields__)
             for key in value:
                 if key not in fields:
-                    raise ConfigError(
-                        f"unknown input_spec field {key!r}; {did_you_mean(key, fields)}"
-                    )
+                    close = difflib.get_close_matches(str(key), fields, n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(fields)}"
+                    raise ValueError(f"input_spec: unknown field {key!r}; {hint}")
             data = dict(value)
             for key in ("mean", "std"):
                 if data.get(key) is not None:
@@ -195,139 +191,6 @@ class FeatureExtractor(nn.Module):
             out = out[0]
         return out.reshape(out.shape[0], -1).float()
 
-    def describe(self) -> dict[str, Any]:
-        """What the protocol records about this extractor (name, input spec, fingerprint)."""
-        return {"name": self.name, "fingerprint": self.fingerprint, "input": asdict(self.spec)}
-
-
-# ------------------------------------------------------------------------------------------
-# weights files
-# ------------------------------------------------------------------------------------------
-def hub_checkpoint_dir() -> Path:
-    """``$TORCH_HOME/hub/checkpoints`` (where ``torch.hub`` keeps downloaded weights)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-_SHA256_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def _cached_sha256(path: Path) -> str:
-    """SHA-256 of a file, computed once per process for the same path, size and mtime."""
-    stat = path.stat()
-    memo_key = (os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if memo_key not in _SHA256_MEMO:
-        _SHA256_MEMO[memo_key] = sha256_file(path)
-    return _SHA256_MEMO[memo_key]
-
-
-def _hash_prefix(filename: str) -> str | None:
-    stem = filename.rsplit(".", 1)[0]
-    tail = stem.rsplit("-", 1)[-1]
-    return tail if len(tail) == 8 and all(c in "0123456789abcdef" for c in tail) else None
-
-
-def resolve_weights(
-    filename: str,
-    weights: str | os.PathLike | None = None,
-    *,
-    url: str | None = None,
-    key: str | None = None,
-    alternative: str | None = None,
-) -> tuple[Path, str]:
-    """Find a weights file on disk and check it; never downloads.
-
-    Args:
-        filename: The standard file name (``weights-inception-2015-12-05-6726825d.pth``).
-        weights: An explicit path (file or directory holding ``filename``); default
-            ``$TORCH_HOME/hub/checkpoints/filename``.
-        url: Where the file can be downloaded on a machine with network (for the message).
-        key: The config key of the ``weights`` argument (for the message).
-        alternative: What else the user can do (default: point ``key`` at the file).
-
-    Returns:
-        ``(path, identity)``: the SHA-256 for files of the standard name (which is checked
-        against the hash prefix in the name), else ``"path:size:mtime"``.
-
-    Raises:
-        MissingWeightsError: The file is missing, or its SHA-256 does not start with the hash
-            prefix in its standard name (a truncated or different file).
-    """
-    hub = hub_checkpoint_dir()
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if path.is_dir():
-            path = path / filename
-        where = f"the path given ({weights})"
-    else:
-        path = hub / filename
-        where = f"{hub} ($TORCH_HOME/hub/checkpoints)"
-    if not path.is_file():
-        fetch = f"download it on a machine with network ({url}) and " if url else ""
-        hint = alternative or f"set {key or 'the metric argument weights'} to its path"
-        raise MissingWeightsError(
-            f"weights file {filename!r} not found in {where}; {fetch}copy it to {hub / filename}"
-            f" or {hint}. "
-            "torchgan-ext never downloads weights nor falls back to random weights (see "
-            "docs/metrics.md)",
-            key=key,
-        )
-    prefix = _hash_prefix(filename)
-    if path.name == filename and prefix is not None:
-        digest = _cached_sha256(path)
-        if not digest.startswith(prefix):
-            raise MissingWeightsError(
-                f"{path} is not the expected {filename!r}: its SHA-256 starts with {digest[:8]}, "
-                f"not {prefix} (a truncated copy or another file); copy the original file again",
-                key=key,
-            )
-        return path, digest
-    stat = path.stat()  # a file of another name is identified by path, size and time
-    return path, f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _load_state_dict(path: Path, key: str | None) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for bad files; keep the cause
-        raise MissingWeightsError(
-            f"cannot read weights file {path}: {str(e).strip().splitlines()[0] if str(e) else e}",
-            key=key,
-        ) from e
-    if isinstance(state, Mapping) and "state_dict" in state and len(state) <= 3:
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise MissingWeightsError(f"weights file {path} does not hold a state dict", key=key)
-    return dict(state)
-
-
-def _load_into(network: nn.Module, path: Path, key: str | None) -> None:
-    state = _load_state_dict(path, key)
-    try:
-        network.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise MissingWeightsError(
-            f"weights file {path} does not fit the feature extractor: {first}", key=key
-        ) from e
-
-
-def _module_digest(module: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
 
 # ------------------------------------------------------------------------------------------
 # the built-in Inception extractors
@@ -335,37 +198,36 @@ def _module_digest(module: nn.Module) -> str:
 class _FidelityInception(nn.Module):
     """torch-fidelity's Inception V3 port, returning one of its feature layers."""
 
-    def __init__(self, path: Path, layer: str, key: str | None) -> None:
+    def __init__(self, path: Path, layer: str) -> None:
         super().__init__()
         try:
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError as e:
-            raise ConfigError(
-                "extractor 'inception_v3_fid' needs the package torch-fidelity "
-                "(pip install torch-fidelity)",
-                key=key,
+            raise ImportError(
+                "extractor: 'inception_v3_fid' needs the package torch-fidelity "
+                "(pip install torch-fidelity)"
             ) from e
         # torch-fidelity unpickles the file itself; check it is plain tensors first
-        _load_state_dict(path, key)
+        load_state_dict_file(path)
         try:
             self.net = FeatureExtractorInceptionV3(
                 "inception-v3-compat", [layer], feature_extractor_weights_path=os.fspath(path)
             )
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0]
-            raise MissingWeightsError(
-                f"weights file {path} does not fit the FID Inception network: {first}", key=key
+            raise ValueError(
+                f"weights: weights file {path} does not fit the FID Inception network: {first}"
             ) from e
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[0]
 
 
-def _torchvision_inception(path: Path, output: Output, key: str | None) -> nn.Module:
+def _torchvision_inception(path: Path, output: Output) -> nn.Module:
     from torchvision.models import inception_v3
 
     net = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
-    _load_into(net, path, key)
+    load_weights_into(net, path, "the feature extractor")
     net.AuxLogits = None
     net.aux_logits = False
     if output == "features":
@@ -373,19 +235,19 @@ def _torchvision_inception(path: Path, output: Output, key: str | None) -> nn.Mo
     return net
 
 
-def _build_fid_inception(output: Output, weights: Any, key: str | None) -> FeatureExtractor:
-    path, digest = resolve_weights(FID_INCEPTION_FILE, weights, url=FID_INCEPTION_URL, key=key)
+def _build_fid_inception(output: Output, weights: Any) -> FeatureExtractor:
+    path, digest = resolve_weights(FID_INCEPTION_FILE, weights, url=FID_INCEPTION_URL)
     layer = "2048" if output == "features" else "logits_unbiased"
-    net = _FidelityInception(path, layer, key)
+    net = _FidelityInception(path, layer)
     spec = InputSpec(value_range="uint8", channels=3)  # resizes to 299 itself (TF1 bilinear)
     return FeatureExtractor(net, spec, "inception_v3_fid", f"inception_v3_fid:{layer}:{digest}")
 
 
-def _build_torchvision_inception(output: Output, weights: Any, key: str | None) -> FeatureExtractor:
+def _build_torchvision_inception(output: Output, weights: Any) -> FeatureExtractor:
     path, digest = resolve_weights(
-        TORCHVISION_INCEPTION_FILE, weights, url=TORCHVISION_INCEPTION_URL, key=key
+        TORCHVISION_INCEPTION_FILE, weights, url=TORCHVISION_INCEPTION_URL
     )
-    net = _torchvision_inception(path, output, key)
+    net = _torchvision_inception(path, output)
     spec = InputSpec(
         value_range="zero_one",
         size=299,
@@ -405,42 +267,33 @@ BUILTIN_EXTRACTORS = {
 }
 
 
-def check_extractor(
-    extractor: str | nn.Module,
-    weights: str | os.PathLike | None = None,
-    *,
-    key: str | None = None,
-) -> None:
-    """Fail fast (at config time) when an extractor cannot be built: unknown name, no weights.
+def check_extractor(extractor: str | nn.Module, weights: str | os.PathLike | None = None) -> None:
+    """Fail fast (at construction) when an extractor cannot be built: unknown name, no weights.
 
-    Cheap: checks names and that the weights file exists; the network is built later.
+    Cheap: checks the name and that the weights file exists; the network is built later.
 
     Raises:
-        ConfigError: Unknown extractor name (with did-you-mean).
-        MissingWeightsError: The weights file is not on disk.
+        ValueError: Unknown extractor name.
+        TypeError: Neither a name nor an ``nn.Module``.
+        FileNotFoundError: The weights file is not on disk.
     """
     if isinstance(extractor, nn.Module):
+        if weights is not None and not Path(weights).expanduser().is_file():
+            raise FileNotFoundError(f"weights: weights file {weights} not found")
         return
     if not isinstance(extractor, str):
-        raise ConfigError(
-            f"extractor must be a name or an nn.Module, got {type(extractor).__name__}", key=key
+        raise TypeError(
+            f"extractor: expected a name or an nn.Module, got {type(extractor).__name__}"
         )
-    wkey = key.rsplit(".", 1)[0] + ".weights" if key else None
-    if extractor in BUILTIN_EXTRACTORS:
-        filename = BUILTIN_EXTRACTORS[extractor][0]
-        url = FID_INCEPTION_URL if extractor == "inception_v3_fid" else TORCHVISION_INCEPTION_URL
-        resolve_weights(filename, weights, url=url, key=wkey)
-        return
-    from .._registry import MODELS
-
-    if extractor not in MODELS:
-        choices = [*BUILTIN_EXTRACTORS, *MODELS.list()]
-        raise ConfigError(
-            f"unknown feature extractor {extractor!r}; {did_you_mean(extractor, choices)}",
-            key=key,
+    if extractor not in BUILTIN_EXTRACTORS:
+        valid = ", ".join(BUILTIN_EXTRACTORS)
+        raise ValueError(
+            f"extractor: unknown feature extractor {extractor!r}; valid: {valid}, a registered "
+            "model name (torchgan-run) or an nn.Module"
         )
-    if weights is not None and not Path(weights).expanduser().is_file():
-        raise MissingWeightsError(f"weights file {weights} not found", key=wkey)
+    filename = BUILTIN_EXTRACTORS[extractor][0]
+    url = FID_INCEPTION_URL if extractor == "inception_v3_fid" else TORCHVISION_INCEPTION_URL
+    resolve_weights(filename, weights, url=url)
 
 
 def build_feature_extractor(
@@ -448,53 +301,33 @@ def build_feature_extractor(
     output: Output = "features",
     *,
     weights: str | os.PathLike | None = None,
-    extractor_args: Mapping[str, Any] | None = None,
     input_spec: InputSpec | Mapping[str, Any] | None = None,
-    key: str | None = None,
 ) -> FeatureExtractor:
     """Build a :class:`FeatureExtractor`.
 
     Args:
-        extractor: ``"inception_v3_fid"``, ``"inception_v3_torchvision"``, a registered model
-            name, or an ``nn.Module``.
+        extractor: ``"inception_v3_fid"``, ``"inception_v3_torchvision"`` or an ``nn.Module``.
         output: ``"features"`` (FID/KID: the 2048-d pool features of Inception) or
             ``"logits"`` (Inception Score; ``logits_unbiased`` of the FID port). A custom
             network's output is used for both.
         weights: A weights file (or a directory holding the standard file name). For a
-            registered model or module: a state dict loaded into it.
-        extractor_args: Constructor arguments of a registered model.
+            module: a state dict loaded into it.
         input_spec: Overrides the network's own ``input_spec`` attribute (custom networks;
             default: [-1, 1] floats as they are).
-        key: The config key of the ``extractor`` argument (for messages).
 
     Raises:
-        ConfigError: Unknown name or bad arguments.
-        MissingWeightsError: Weights file missing, unreadable or not matching the network.
+        ValueError: Unknown name, or weights that cannot be read or do not fit.
+        FileNotFoundError: Weights file missing.
     """
-    wkey = key.rsplit(".", 1)[0] + ".weights" if key else None
-    if isinstance(extractor, str) and extractor in BUILTIN_EXTRACTORS:
-        if extractor_args:
-            raise ConfigError(f"extractor {extractor!r} takes no extractor_args", key=key)
-        return BUILTIN_EXTRACTORS[extractor][1](output, weights, wkey)
-    check_extractor(extractor, weights, key=key)
-    if isinstance(extractor, nn.Module):
-        network, name, args_text = extractor, type(extractor).__name__, ""
-    else:
-        from .._registry import MODELS
-        from ..config import check_arguments
-
-        cls = MODELS.get(extractor)
-        args = dict(extractor_args or {})
-        akey = key.rsplit(".", 1)[0] + ".extractor_args" if key else "extractor_args"
-        check_arguments(cls, args, akey, f"feature extractor {extractor!r}")
-        network = cls(**args)
-        if not isinstance(network, nn.Module):
-            raise ConfigError(f"extractor {extractor!r} did not build an nn.Module", key=key)
-        name, args_text = extractor, repr(sorted(args.items()))
+    check_extractor(extractor, weights)
+    if isinstance(extractor, str):
+        return BUILTIN_EXTRACTORS[extractor][1](output, weights)
+    network = extractor
     if weights is not None:
-        _load_into(network, Path(weights).expanduser(), wkey)
+        load_weights_into(network, Path(weights).expanduser(), "the feature extractor")
     spec = InputSpec.coerce(
         input_spec if input_spec is not None else getattr(network, "input_spec", None)
     )
-    fingerprint = f"{name}:{args_text}:{_module_digest(network)}"
+    name = type(network).__name__
+    fingerprint = f"{name}:{module_digest(network)}"
     return FeatureExtractor(network, spec, name, fingerprint)

@@ -9,6 +9,16 @@ from __future__ import annotations
 import torch
 
 from .._hookspecs import hookimpl
+from ..callbacks import (
+    EMA,
+    Checkpoint,
+    Evaluation,
+    LRSchedulers,
+    NonFiniteGuard,
+    ProgressBarCallback,
+    SampleGrids,
+    TensorBoard,
+)
 from ..data.celeba import CelebA
 from ..data.cityscapes import Cityscapes
 from ..data.digits import Digits
@@ -36,6 +46,9 @@ from ..trainer.schedulers import LinearDecayLR
 
 __all__: list[str] = []
 
+#: Metrics whose ``extractor`` may name a registered model (built by torchgan-run).
+_EXTRACTOR = {"extractor": "extractor_args"}
+
 
 @hookimpl
 def torchgan_ext_register_models(registry):
@@ -54,7 +67,7 @@ def torchgan_ext_register_models(registry):
 def torchgan_ext_register_losses(registry):
     registry.register("hinge_generator", HingeGeneratorLoss)
     registry.register("hinge_discriminator", HingeDiscriminatorLoss)
-    registry.register("srgan_generator", SRGANGeneratorLoss)
+    registry.register("srgan_generator", SRGANGeneratorLoss, model_args={"content": "content_args"})
     registry.register("srgan_discriminator", SRGANDiscriminatorLoss)
     registry.register("pixel_mse", PixelMSELoss)
     registry.register("unet_generator", UNetGeneratorLoss)
@@ -66,9 +79,9 @@ def torchgan_ext_register_losses(registry):
 
 @hookimpl
 def torchgan_ext_register_metrics(registry):
-    registry.register("fid", FrechetInceptionDistance)
-    registry.register("kid", KernelInceptionDistance)
-    registry.register("inception_score", InceptionScore)
+    registry.register("fid", FrechetInceptionDistance, model_args=_EXTRACTOR)
+    registry.register("kid", KernelInceptionDistance, model_args=_EXTRACTOR)
+    registry.register("inception_score", InceptionScore, model_args=_EXTRACTOR)
     registry.register("psnr", PSNR)
     registry.register("ssim", SSIM)
     registry.register("unet_cutmix_accuracy", UNetCutMixAccuracy)
@@ -102,3 +115,15 @@ def torchgan_ext_register_schedulers(registry):
     registry.register("exponential", sched.ExponentialLR)
     registry.register("cosine", sched.CosineAnnealingLR)
     registry.register("linear_decay", LinearDecayLR)
+
+
+@hookimpl
+def torchgan_ext_register_callbacks(registry):
+    registry.register("lr_schedulers", LRSchedulers)
+    registry.register("ema", EMA)
+    registry.register("tensorboard", TensorBoard)
+    registry.register("progress_bar", ProgressBarCallback)
+    registry.register("nonfinite_guard", NonFiniteGuard)
+    registry.register("sample_grids", SampleGrids)
+    registry.register("evaluation", Evaluation)
+    registry.register("checkpoint", Checkpoint)

@@ -29,7 +29,7 @@ from ..losses import (
 )
 from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
-__all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS", "TORCHGAN_DATA_ARGUMENTS"]
+__all__ = ["TORCHGAN_MODELS", "TORCHGAN_LOSSES", "TORCHGAN_METRICS"]
 
 TORCHGAN_MODELS = {
     "dcgan_generator": tgm.DCGANGenerator,
@@ -73,8 +73,8 @@ _IMAGE_OUT = {"out_size": "image_size", "out_channels": "channels"}
 _IMAGE_IN = {"in_size": "image_size", "in_channels": "channels"}
 
 #: Constructor parameters of torchgan's models that the dataset fills when the config leaves
-#: them out (our own models declare this as a ``data_arguments`` class attribute).
-TORCHGAN_DATA_ARGUMENTS = {
+#: them out: the ``data_args`` of their registry entries.
+_DATA_ARGS = {
     tgm.DCGANGenerator: _IMAGE_OUT,
     tgm.DCGANDiscriminator: _IMAGE_IN,
     tgm.ConditionalGANGenerator: {**_IMAGE_OUT, "num_classes": "num_classes"},
@@ -90,21 +90,19 @@ class ClassifierScore(tm.ClassifierScore):
     """torchgan's ``ClassifierScore`` that never downloads weights.
 
     Without a ``classifier`` it needs torchvision's Inception V3 weights on disk and raises
-    :class:`~torchgan_ext.errors.MissingWeightsError` (naming the file and
+    ``FileNotFoundError`` (naming the file and
     ``$TORCH_HOME/hub/checkpoints``) instead of trying to download them.
     """
 
     def __init__(self, classifier=None, transform=None, sample_size=1):
         if classifier is None:
-            from ..metrics.features import (
-                TORCHVISION_INCEPTION_FILE,
-                TORCHVISION_INCEPTION_URL,
-                resolve_weights,
-            )
+            from ..metrics.features import TORCHVISION_INCEPTION_FILE, TORCHVISION_INCEPTION_URL
+            from ..weights import resolve_weights
 
             resolve_weights(
                 TORCHVISION_INCEPTION_FILE,
                 url=TORCHVISION_INCEPTION_URL,
+                argument="classifier",
                 alternative="pass a classifier",
             )
         super().__init__(classifier, transform, sample_size)
@@ -118,7 +116,7 @@ TORCHGAN_METRICS = {
 @hookimpl
 def torchgan_ext_register_models(registry):
     for name, cls in TORCHGAN_MODELS.items():
-        registry.register(name, cls)
+        registry.register(name, cls, data_args=_DATA_ARGS.get(cls))
 
 
 @hookimpl

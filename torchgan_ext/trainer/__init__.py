@@ -1,13 +1,12 @@
-"""The torchgan Trainer subclass, checkpoints, EMA and learning-rate schedules."""
+"""The torchgan Trainer subclass, checkpoints and learning-rate schedules."""
 
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from .ema import ModelEMA
 from .schedulers import LinearDecayLR
-from .trainer import Trainer, move_to_device, prepare_batch, resolve_device
+from .trainer import Trainer, default_callbacks, move_to_device, prepare_batch, resolve_device
 
 __all__ = [
     "Trainer",
-    "ModelEMA",
+    "default_callbacks",
     "LinearDecayLR",
     "list_checkpoints",
     "load_checkpoint",

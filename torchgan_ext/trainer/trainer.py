@@ -2,7 +2,7 @@
 
 The training step itself is torchgan's (``BaseTrainer.train_iter`` calling each loss's
 ``train_ops``, ``ncritic`` scheduling, argument mapping by name, ``eval_ops``). What changes,
-and why (see DESIGN.md section 5):
+and why:
 
 * **Logging**: torchgan's ``Logger`` crashes at the end of the first epoch (``make_grid(range=)``
   on torchvision >= 0.17), reads tensorboard switches from the environment at import and does
@@ -43,9 +43,19 @@ from torchgan.models import Generator
 from torchgan.trainer import Trainer as TorchganTrainer
 from torchgan.trainer.base_trainer import BaseTrainer
 
-from ..errors import ConfigError, NonFiniteLossError
+from ..callbacks import (
+    EMA,
+    Checkpoint,
+    Evaluation,
+    LRSchedulers,
+    ModelEMA,
+    NonFiniteGuard,
+    ProgressBarCallback,
+    SampleGrids,
+    TensorBoard,
+)
+from ..errors import NonFiniteLossError
 from ..logging.logger import Logger
-from ..logging.progress import ProgressBar
 from ..logging.visualize import render_samples
 from .acceleration import PRECISIONS, autocast, compile_model, to_channels_last
 from .checkpoint import (
@@ -59,9 +69,8 @@ from .checkpoint import (
     set_rng_state,
 )
 from .distributed import DistInfo, GradientAverager, any_rank, broadcast_parameters
-from .ema import ModelEMA
 
-__all__ = ["Trainer", "resolve_device", "move_to_device", "prepare_batch"]
+__all__ = ["Trainer", "default_callbacks", "resolve_device", "move_to_device", "prepare_batch"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -143,8 +152,56 @@ class _StopRequest:
         self.signal = signum
 
 
+def default_callbacks(
+    *,
+    sample_every: int | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 3,
+    eval_every: int | None = None,
+    ema: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    tensorboard: bool = True,
+    refresh_rate: int = 10,
+    log_every: int = 50,
+    grad_norms: bool = True,
+) -> dict[str, Any]:
+    """The built-in callbacks by registered name, in the order the trainer calls them.
+
+    This is what ``torchgan-run`` builds from the ``trainer:`` and ``logging:`` keys and what a
+    :class:`Trainer` gets when it is given no ``callbacks``.
+    """
+    callbacks: dict[str, Any] = {"lr_schedulers": LRSchedulers()}
+    if ema is not None:
+        callbacks["ema"] = EMA(**dict(ema))
+    if tensorboard:
+        callbacks["tensorboard"] = TensorBoard(log_every, grad_norms)
+    if progress:
+        callbacks["progress_bar"] = ProgressBarCallback(refresh_rate, log_every)
+    callbacks["nonfinite_guard"] = NonFiniteGuard(refresh_rate)
+    callbacks["sample_grids"] = SampleGrids(sample_every)
+    callbacks["evaluation"] = Evaluation(eval_every)
+    callbacks["checkpoint"] = Checkpoint(checkpoint_every, keep_checkpoints)
+    return callbacks
+
+
+def _callback_dict(callbacks: Mapping[str, Any] | list[Any]) -> dict[str, Any]:
+    if isinstance(callbacks, Mapping):
+        return dict(callbacks)
+    out: dict[str, Any] = {}
+    for cb in callbacks:
+        name = getattr(cb, "name", None) or type(cb).__name__
+        if name in out:
+            raise ValueError(f"callbacks: two callbacks are named {name!r}; pass a dict")
+        out[name] = cb
+    return out
+
+
 class Trainer(TorchganTrainer):
-    """torchgan ``Trainer`` with checkpoints, resume, ``max_steps``, progress bar and EMA.
+    """torchgan ``Trainer`` with callbacks, checkpoints, exact resume and ``max_steps``.
+
+    The loop is: load a batch, torchgan's ``train_iter``, call the callbacks. Everything else
+    (schedules, EMA, progress bar, tensorboard, samples, metrics, checkpoints) is a callback
+    (:mod:`torchgan_ext.callbacks`).
 
     Args:
         models: torchgan's model dict: ``{name: {"name": cls, "args": {...}, "optimizer":
@@ -159,25 +216,18 @@ class Trainer(TorchganTrainer):
         nrow: Images per grid row (default: square grid).
         out_dir: Run directory: ``checkpoints/``, ``samples/``, ``tensorboard/``.
         max_steps: Stop after this many iterations in total.
-        sample_every: Write sample grids every this many steps (also after every epoch).
-        checkpoint_every: Checkpoint every this many steps (always after the last step, and
-            after every epoch when not set).
-        keep_checkpoints: Number of newest checkpoints kept.
-        eval_every: Run the metrics every this many steps (default: after every epoch).
-        ema: ``{"decay": float, "start_step": int, "every": int}`` to keep an EMA of every
-            generator, used for samples and metrics.
-        progress: Show a progress bar (log lines when stdout is not a terminal).
-        tensorboard: Write tensorboard event files.
-        refresh_rate: Progress bar refresh (and loss read-out) every this many steps.
-        log_every: Tensorboard scalars (and log lines) every this many steps.
-        grad_norms: Log gradient norms.
+        refresh_rate: In a distributed run, the ranks agree on a stop signal every this many
+            steps.
+        callbacks: Callbacks by name (their checkpoint key) or as a list (keyed by their
+            ``name`` attribute or class name), called in this order; default
+            :func:`default_callbacks`.
         sample_batch: A fixed batch of real data for sample grids of conditional models.
         val_loader: A validation loader, available to metrics as ``val_loader``.
         seed: Seed of the data order (see :class:`~torchgan_ext.data.ResumableSampler`).
-        nonfinite: ``"stop"``: a NaN/inf loss stops the run (checked at the refresh rate and
-            before every checkpoint, so no bad checkpoint is written); ``"skip"``: an optimizer
-            step whose gradients are not finite is skipped (one host sync per step), up to
-            ``max_nonfinite_skips`` times in total, then the run stops.
+        nonfinite: ``"stop"``: a NaN/inf loss stops the run (checked by the
+            ``nonfinite_guard`` callback and before every checkpoint, so no bad checkpoint is
+            written); ``"skip"``: an optimizer step whose gradients are not finite is skipped
+            (one host sync per step), up to ``max_nonfinite_skips`` times, then the run stops.
         max_nonfinite_skips: See ``nonfinite``.
         precision: ``"fp32"`` or ``"bf16"`` (autocast around the training step; parameters,
             gradients and optimizer state stay fp32).
@@ -202,16 +252,8 @@ class Trainer(TorchganTrainer):
         *,
         out_dir: str | os.PathLike = "runs/run",
         max_steps: int | None = None,
-        sample_every: int | None = None,
-        checkpoint_every: int | None = None,
-        keep_checkpoints: int = 3,
-        eval_every: int | None = None,
-        ema: Mapping[str, Any] | None = None,
-        progress: bool = True,
-        tensorboard: bool = True,
+        callbacks: Mapping[str, Any] | list[Any] | None = None,
         refresh_rate: int = 10,
-        log_every: int = 50,
-        grad_norms: bool = True,
         sample_batch: Any = None,
         val_loader: DataLoader | None = None,
         seed: int = 0,
@@ -240,7 +282,6 @@ class Trainer(TorchganTrainer):
             epochs=epochs,
             sample_size=sample_size,
             checkpoints=str(self.out_dir / "checkpoints" / "ckpt"),
-            retain_checkpoints=keep_checkpoints,
             recon=str(self.out_dir / "samples"),
             log_dir=str(self.out_dir / "tensorboard"),
             test_noise=None,
@@ -250,10 +291,6 @@ class Trainer(TorchganTrainer):
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.nrow = nrow
         self.max_steps = max_steps
-        self.sample_every = sample_every
-        self.checkpoint_every = checkpoint_every
-        self.keep_checkpoints = keep_checkpoints
-        self.eval_every = eval_every
         self.seed = seed
         self.refresh_rate = refresh_rate
 
@@ -273,35 +310,17 @@ class Trainer(TorchganTrainer):
         for key, spec in models.items():
             self._build_model(key, spec)
 
-        self.ema: dict[str, ModelEMA] = {}
-        if ema is not None:
-            for name in self.model_names:
-                model = getattr(self, name)
-                if isinstance(model, Generator):
-                    self.ema[name] = ModelEMA(model, **dict(ema))
-        self.eval_generator = self._eval_models().get("generator")
-
-        per_epoch_bar = max_steps is None
-        main = self.dist.is_main
-        bar = ProgressBar(
-            refresh_rate, log_every, enabled=progress and main, per_epoch=per_epoch_bar
+        self.logger = Logger(self.model_names, losses_list, metrics_list, self.out_dir)
+        self.sample_batch = (
+            prepare_batch(sample_batch, device, channels_last=channels_last)
+            if sample_batch is not None
+            else None
         )
-        self.logger = Logger(
-            self.model_names,
-            losses_list,
-            metrics_list,
-            self.out_dir,
-            progress=bar,
-            tensorboard=tensorboard and main,
-            log_every=log_every,
-            grad_norms=grad_norms,
-        )
-        self.sample_batch = sample_batch
         self.sample_noise: dict[str, list[torch.Tensor]] = {}
         self._stop = _StopRequest()
         self.stopped_by_signal: int | None = None
-        self._last_checkpoint_step: int | None = None
-        self._last_sample_step: int | None = None
+        #: The step of the newest checkpoint written or loaded by this trainer.
+        self.last_checkpoint_step: int | None = None
 
         if nonfinite not in ("stop", "skip"):
             raise ValueError(f"nonfinite must be 'stop' or 'skip', got {nonfinite!r}")
@@ -321,10 +340,25 @@ class Trainer(TorchganTrainer):
         self.metric_names: dict[str, str] = {}
         self.last_metrics: dict[str, float] = {}
 
+        #: EMA copies of models by name (filled by the ``ema`` callback).
+        self.ema: dict[str, ModelEMA] = {}
+        self.callbacks: dict[str, Any] = _callback_dict(
+            default_callbacks() if callbacks is None else callbacks
+        )
+        self._call("setup")
+        self.eval_generator = self.eval_models().get("generator")
+
         # per-iteration inputs some generators provide to losses (InfoGAN's latent codes)
         self._set_training_codes()
         self._store_loss_maps()
         self._store_metric_maps()
+
+    def _call(self, hook: str) -> None:
+        """Call ``hook(self)`` on every callback that has it, in order."""
+        for callback in self.callbacks.values():
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self)
 
     def _skip_nonfinite_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any):
         """Optimizer pre-hook: drop all gradients (so ``step`` changes nothing) when any is
@@ -357,7 +391,10 @@ class Trainer(TorchganTrainer):
     # ------------------------------------------------------------------------------------------
     def _build_model(self, key: str, spec: Mapping[str, Any]) -> None:
         factory = spec["name"]
-        model = factory(**dict(spec.get("args", {}))) if callable(factory) else factory
+        if isinstance(factory, nn.Module):  # already built (torchgan-run builds models itself)
+            model = factory
+        else:
+            model = factory(**dict(spec.get("args", {})))
         model = model.to(self.device)
         if self.sync_batchnorm and self.dist.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -380,7 +417,8 @@ class Trainer(TorchganTrainer):
             else:
                 self.schedulers.append(scheduler)
 
-    def _eval_models(self) -> dict[str, nn.Module]:
+    def eval_models(self) -> dict[str, nn.Module]:
+        """The models to sample and evaluate with: the EMA copy where one is kept."""
         return {
             name: self.ema[name].module if name in self.ema else getattr(self, name)
             for name in self.model_names
@@ -419,7 +457,11 @@ class Trainer(TorchganTrainer):
                 if isinstance(loss, nn.Module)
             },
             "loss_information": info,
-            "ema": {n: e.state_dict() for n, e in self.ema.items()},
+            "callbacks": {
+                name: cb.state_dict()
+                for name, cb in self.callbacks.items()
+                if callable(getattr(cb, "state_dict", None))
+            },
             "sample_noise": self.sample_noise,
             "rng": get_rng_state(),
         }
@@ -437,9 +479,13 @@ class Trainer(TorchganTrainer):
         for name, sd in state.get("losses", {}).items():
             if name in self.losses and isinstance(self.losses[name], nn.Module):
                 self.losses[name].load_state_dict(sd)
-        for n, sd in state.get("ema", {}).items():
-            if n in self.ema:
-                self.ema[n].load_state_dict(sd)
+        saved = dict(state.get("callbacks", {}))
+        if "ema" in state and "ema" not in saved:  # checkpoints written before callbacks
+            saved["ema"] = state["ema"]
+        for name, cb_state in saved.items():
+            callback = self.callbacks.get(name)
+            if callable(getattr(callback, "load_state_dict", None)):
+                callback.load_state_dict(cb_state)
         self.loss_information.update(state["loss_information"])
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
@@ -450,19 +496,20 @@ class Trainer(TorchganTrainer):
         if restore_rng:
             set_rng_state(state["rng"])
 
-    def save_model(self, epoch: int | None = None, save_items: Any = None) -> Path | None:
-        """Write a checkpoint of the current step atomically and prune old ones.
+    def save_model(
+        self, epoch: int | None = None, save_items: Any = None, *, keep: int = 3
+    ) -> Path | None:
+        """Write a checkpoint of the current step atomically and keep the newest ``keep``.
 
         (torchgan's signature is kept; ``epoch`` and ``save_items`` are ignored because the
-        checkpoint always holds the trainer's whole state.)
+        checkpoint always holds the trainer's whole state, callbacks included.)
         """
-        self._check_finite("before writing a checkpoint")
-        self._last_checkpoint_step = self.step
+        self.check_finite("before writing a checkpoint")
+        self.last_checkpoint_step = self.step
         if not self.dist.is_main:
             return None
         path = save_checkpoint(self.state_dict(), checkpoint_path(self.checkpoint_dir, self.step))
-        prune_checkpoints(self.checkpoint_dir, self.keep_checkpoints)
-        self._last_checkpoint_step = self.step
+        prune_checkpoints(self.checkpoint_dir, keep)
         return path
 
     def load_model(self, load_path: str | os.PathLike = "", load_items: Any = None) -> Path | None:
@@ -479,7 +526,7 @@ class Trainer(TorchganTrainer):
                 return None
             path, state = found
         self.load_state_dict(state)
-        self._last_checkpoint_step = self.step
+        self.last_checkpoint_step = self.step
         return path
 
     # ------------------------------------------------------------------------------------------
@@ -523,8 +570,8 @@ class Trainer(TorchganTrainer):
                     setattr(self, key, value)
 
     def _store_loss_maps(self) -> None:
-        """torchgan's argument maps, with a config error naming the loss when one requests
-        a value this trainer does not have (torchgan raises a bare ``Exception``)."""
+        """torchgan's argument maps, with a ``ValueError`` naming the loss when one requests a
+        value this trainer does not have (torchgan raises a bare ``Exception``)."""
         self.loss_arg_maps = {}
         for name, loss in self.losses.items():
             for param in inspect.signature(loss.train_ops).parameters.values():
@@ -539,13 +586,13 @@ class Trainer(TorchganTrainer):
                     else:
                         valid = [*self.model_names, *self.optimizer_names, *_LOSS_INPUTS]
                         hint = f"valid: {', '.join(valid)}"
-                    raise ConfigError(
-                        f"loss {name} needs {wanted!r}, which this run does not provide ({hint})",
-                        key="losses",
+                    raise ValueError(
+                        f"loss {name} needs {wanted!r}, which this run does not provide ({hint})"
                     )
             self.loss_arg_maps[name] = self._get_argument_maps(loss.arg_map, loss.train_ops)
 
-    def _set_batch(self, data: Any) -> None:
+    def set_batch(self, data: Any) -> None:
+        """Move a batch to the device and set ``batch``, ``real_inputs`` and ``labels``."""
         non_blocking = self.device.type == "cuda"
         batch = prepare_batch(data, self.device, non_blocking, self.channels_last)
         self.batch = batch
@@ -564,7 +611,7 @@ class Trainer(TorchganTrainer):
                     torch.manual_seed(self.seed + 12345)
                     self.sample_noise[name] = list(model.sampler(self.sample_size, self.device))
 
-    def _losses_for_display(self) -> dict[str, Any]:
+    def losses_for_display(self) -> dict[str, Any]:
         gen, dis = [], []
         for name, value in self.logger.get_loss_viz().latest().items():
             loss = self.losses.get(name)
@@ -582,7 +629,8 @@ class Trainer(TorchganTrainer):
             out["d"] = sum(dis)
         return out
 
-    def _scalars(self) -> dict[str, Any]:
+    def loss_scalars(self) -> dict[str, Any]:
+        """The latest losses as tensorboard scalars (``loss/<name>[/generator]``), detached."""
         out: dict[str, Any] = {}
         for name, value in self.logger.get_loss_viz().latest().items():
             if isinstance(value, tuple):
@@ -597,12 +645,14 @@ class Trainer(TorchganTrainer):
                     out[k] = v
         return out
 
-    def _lrs(self) -> dict[str, float]:
+    def learning_rates(self) -> dict[str, float]:
+        """The current learning rate of every optimizer."""
         return {
             name: float(getattr(self, name).param_groups[0]["lr"]) for name in self.optimizer_names
         }
 
-    def _check_finite(self, when: str) -> None:
+    def check_finite(self, when: str) -> None:
+        """Raise :class:`NonFiniteLossError` when a latest loss is NaN or infinite."""
         if self.nonfinite == "skip":
             return  # non-finite steps were skipped; the reported loss may still be NaN
         for name, value in self.logger.get_loss_viz().latest().items():
@@ -624,9 +674,8 @@ class Trainer(TorchganTrainer):
         """Render and write the sample grids of the current step (rank 0)."""
         if not self.sample_noise or not self.dist.is_main:
             return []
-        self._last_sample_step = self.step
         grids = render_samples(
-            self.models, self._eval_models(), self.sample_batch, self.sample_noise, self.nrow
+            self.models, self.eval_models(), self.sample_batch, self.sample_noise, self.nrow
         )
         return self.logger.log_samples(grids, self.step)
 
@@ -634,7 +683,7 @@ class Trainer(TorchganTrainer):
         """Evaluate every metric (torchgan's ``eval_ops``, rank 0) and log the new values."""
         if not self.metrics or not self.dist.is_main:
             return {}
-        self.eval_generator = self._eval_models().get("generator")
+        self.eval_generator = self.eval_models().get("generator")
         for name in self.model_names:
             getattr(self, name).eval()
         try:
@@ -652,65 +701,54 @@ class Trainer(TorchganTrainer):
         self.last_metrics = values
         return values
 
-    def _after_step(self, gen_iters: int) -> None:
-        self.step += 1
-        self.batch_in_epoch += 1
-        for name, ema in self.ema.items():
-            ema.update(getattr(self, name), self.step)
-        for scheduler in self.step_schedulers:
-            scheduler.step()
-        self.logger.after_step(self.step, self._scalars(), self._lrs())
-        progress = self.logger.progress
-        if progress is not None:
-            progress.on_batch_end(self.step, self._losses_for_display)
-        if self.step % self.refresh_rate == 0:
-            self._check_finite("during training")
-        if self.sample_every and self.step % self.sample_every == 0:
-            self.write_samples()
-        if self.eval_every and self.step % self.eval_every == 0:
-            self.run_metrics()
-        if self.checkpoint_every and self.step % self.checkpoint_every == 0:
-            self.save_model()
+    @property
+    def done(self) -> bool:
+        """Whether ``max_steps`` is reached."""
+        return bool(self.max_steps and self.step >= self.max_steps)
+
+    def train_step(self) -> None:
+        """torchgan's ``train_iter`` on the current batch (under autocast), loss bookkeeping."""
+        with autocast(self.device, self.precision):
+            lgen, ldis, gen_iter, dis_iter = self.train_iter()
+        info = self.loss_information
+        info["generator_losses"] += _detached(lgen)
+        info["discriminator_losses"] += _detached(ldis)
+        info["generator_iters"] += gen_iter
+        info["discriminator_iters"] += dis_iter
 
     def train(self, data_loader: DataLoader, **kwargs: Any) -> None:
         """Train until ``epochs`` (total) or ``max_steps`` is reached, resuming where it stopped.
 
-        Call :meth:`load_model` first to resume. SIGINT/SIGTERM finish the current step,
-        write a checkpoint and return (``stopped_by_signal`` is then set).
+        The loop: load a batch, :meth:`train_step`, call the callbacks. Call
+        :meth:`load_model` first to resume. SIGINT/SIGTERM finish the current step, end the
+        run normally (the ``checkpoint`` callback writes the stop step) and return
+        (``stopped_by_signal`` is then set).
         """
         self.data_loader = data_loader
         self.batch_size = data_loader.batch_size or self.batch_size
-        total = self.total_steps(data_loader)
         self._make_sample_noise()
-        progress = self.logger.progress
-        if progress is not None:
-            progress.on_train_start(self.step, total, self.epochs)
         for name in self.optimizer_names:
             getattr(self, name).zero_grad(set_to_none=True)
         sampler = getattr(data_loader, "sampler", None)
         self._stop.install()
         try:
-            while self.epoch < self.epochs and not self._done():
+            self._call("on_train_start")
+            while self.epoch < self.epochs and not self.done:
                 for name in self.model_names:
                     getattr(self, name).train()
                 skip = self._position_sampler(sampler, data_loader)
                 epoch_steps = self.steps_per_epoch(data_loader)
-                if progress is not None:
-                    progress.on_epoch_start(self.epoch, epoch_steps, self.batch_in_epoch, self.step)
+                self._call("on_train_epoch_start")
                 for i, data in enumerate(data_loader):
                     if i < skip:
                         continue
-                    self._set_batch(data)
-                    self.logger.before_step(self.step)
-                    with autocast(self.device, self.precision):
-                        lgen, ldis, gen_iter, dis_iter = self.train_iter()
-                    info = self.loss_information
-                    info["generator_losses"] += _detached(lgen)
-                    info["discriminator_losses"] += _detached(ldis)
-                    info["generator_iters"] += gen_iter
-                    info["discriminator_iters"] += dis_iter
-                    self._after_step(gen_iter)
-                    if self._done() or self._stop_requested():
+                    self.set_batch(data)
+                    self._call("on_train_batch_start")
+                    self.train_step()
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    self._call("on_train_batch_end")
+                    if self.done or self._stop_requested():
                         break
                 else:
                     self._end_epoch()
@@ -719,7 +757,8 @@ class Trainer(TorchganTrainer):
                 if self.batch_in_epoch >= epoch_steps:
                     self._end_epoch()
                 break
-            self._finish()
+            self.stopped_by_signal = self._stop.signal
+            self._call("on_train_end")
         finally:
             self._stop.uninstall()
 
@@ -729,9 +768,6 @@ class Trainer(TorchganTrainer):
         if self.step % self.refresh_rate != 0:  # ranks agree at the refresh rate
             return False
         return any_rank(self._stop.signal is not None, self.dist, self.device)
-
-    def _done(self) -> bool:
-        return bool(self.max_steps and self.step >= self.max_steps)
 
     def _position_sampler(self, sampler: Any, data_loader: DataLoader) -> int:
         """Select this epoch's order; return how many batches to skip by hand when resuming."""
@@ -748,30 +784,9 @@ class Trainer(TorchganTrainer):
         return self.batch_in_epoch
 
     def _end_epoch(self) -> None:
-        progress = self.logger.progress
-        if progress is not None:
-            progress.on_epoch_end(self.step)
         self.epoch += 1
         self.batch_in_epoch = 0
-        for scheduler in self.schedulers:
-            scheduler.step()
-        if self.eval_every is None:
-            self.run_metrics()
-        if self._last_sample_step != self.step:
-            self.write_samples()
-        if self.checkpoint_every is None and not self._done():
-            self.save_model()
-
-    def _finish(self) -> None:
-        self.stopped_by_signal = self._stop.signal
-        if self._last_checkpoint_step != self.step:
-            self.save_model()
-        if self._last_sample_step != self.step:
-            self.write_samples()
-        progress = self.logger.progress
-        if progress is not None:
-            progress.on_train_end(self.step, self._losses_for_display())
-        self.logger.flush()
+        self._call("on_train_epoch_end")
 
     def complete(self, **kwargs: Any) -> None:
         """Close the logger (torchgan API; the final checkpoint is written by ``train``)."""

@@ -1,4 +1,4 @@
-"""Exponential moving average (EMA) of model weights.
+"""``ema``: an exponential moving average (EMA) of the generator weights.
 
 BigGAN and U-Net GAN sample from an EMA of the generator weights (Yazici et al., "The Unusual
 Effectiveness of Averaging in GAN Training", ICLR 2019, https://arxiv.org/abs/1806.04498):
@@ -13,11 +13,15 @@ statistics, spectral-norm vectors) are always copied.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
+from torchgan.models import Generator
 
-__all__ = ["ModelEMA"]
+from .base import Callback
+
+__all__ = ["ModelEMA", "EMA"]
 
 
 class ModelEMA:
@@ -57,3 +61,45 @@ class ModelEMA:
 
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state)
+
+
+class EMA(Callback):
+    """``ema``: keeps an :class:`ModelEMA` of every generator, used for samples and metrics.
+
+    The averages are ``trainer.ema[name]`` (``trainer.eval_generator`` is the EMA copy of the
+    model named ``generator``); their weights are saved in checkpoints under ``ema``.
+
+    Args:
+        decay: :math:`\\beta` of the average.
+        start_step: Before this step the copy follows the weights.
+        every: Update every this many steps.
+    """
+
+    def __init__(self, decay: float = 0.999, start_step: int = 0, every: int = 1) -> None:
+        if not 0.0 <= decay <= 1.0:
+            raise ValueError(f"decay: must be in [0, 1], got {decay}")
+        if start_step < 0:
+            raise ValueError(f"start_step: must be >= 0, got {start_step}")
+        if every < 1:
+            raise ValueError(f"every: must be >= 1, got {every}")
+        self.decay, self.start_step, self.every = decay, start_step, every
+        self.averages: dict[str, ModelEMA] = {}
+
+    def setup(self, trainer: Any) -> None:
+        for name in trainer.model_names:
+            model = getattr(trainer, name)
+            if isinstance(model, Generator):
+                self.averages[name] = ModelEMA(model, self.decay, self.start_step, self.every)
+        trainer.ema.update(self.averages)
+
+    def on_train_batch_end(self, trainer: Any) -> None:
+        for name, ema in self.averages.items():
+            ema.update(getattr(trainer, name), trainer.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: ema.state_dict() for name, ema in self.averages.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, sd in state.items():
+            if name in self.averages:
+                self.averages[name].load_state_dict(sd)

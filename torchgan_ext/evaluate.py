@@ -1,4 +1,4 @@
-"""``torchgan-run CONFIG --evaluate [CHECKPOINT]``: the metrics of a trained run.
+"""``torchgan-run CONFIG --evaluate [CHECKPOINT]``: the metrics of a trained run (launcher side).
 
 Builds the run's trainer from its config, loads the newest checkpoint of ``out_dir/checkpoints``
 (or the one given), and runs every metric of ``metrics:`` exactly as training does (same
@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from ..config import Config
-from ..errors import CheckpointError, ConfigError
-from ..trainer.checkpoint import list_checkpoints, load_checkpoint, load_newest_checkpoint
+from .config import Config
+from .errors import CheckpointError, ConfigError
+from .runner import build_trainer
+from .trainer.checkpoint import list_checkpoints, load_checkpoint, load_newest_checkpoint
 
 __all__ = ["EvaluationResult", "evaluate", "evaluate_command", "format_table"]
 
@@ -101,8 +102,6 @@ def evaluate(
         ConfigError: No metrics configured, no checkpoint, or a checkpoint that does not fit
             the config's models.
     """
-    from ..launch import build_trainer
-
     if not config.metrics:
         raise ConfigError(
             "nothing to evaluate: the config lists no metrics; add e.g. metrics: [{name: fid}]",
@@ -132,7 +131,7 @@ def evaluate(
             file=config.source,
         ) from e
     trainer.data_loader = loader
-    trainer.eval_generator = trainer._eval_models().get("generator")
+    trainer.eval_generator = trainer.eval_models().get("generator")
     values: dict[str, float] = {}
     details: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()

@@ -1,0 +1,136 @@
+"""Datasets and DataLoaders of a config (launcher side).
+
+The dataset is built through :func:`torchgan_ext.build.build`; the loader gets a
+:class:`~torchgan_ext.data.ResumableSampler` (exact resume, distributed sharding), its own RNG
+(creating an iterator never draws from the global RNG) and seeded workers.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ._registry import DATASETS
+from .build import build
+from .config import Config, DataConfig
+from .errors import ConfigError
+from .trainer.distributed import DistInfo
+
+__all__ = ["build_dataset", "build_loader", "fixed_batch", "seed_everything", "worker_init_fn"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_dataset(data: DataConfig, val: bool = False) -> Dataset:
+    """Build the training (or, with ``val``, the validation) dataset of ``data``."""
+    args = dict(data.args)
+    key = "data.args"
+    if val:
+        if data.val is None:
+            raise ValueError("no validation split configured (data.val)")
+        args.update(data.val.args)
+    try:
+        dataset = build(DATASETS, data.name, args, key=key)
+    except ConfigError as e:
+        # point at data.val.args when the value came from the validation split's overrides
+        if val and e.key and e.key.startswith("data.args."):
+            arg = e.key[len("data.args.") :].split(".")[0]
+            if data.val is not None and arg in data.val.args:
+                e.key = "data.val.args." + e.key[len("data.args.") :]
+        raise
+    try:
+        n = len(dataset)
+    except TypeError as e:
+        raise ConfigError(f"dataset {data.name!r} has no length", key="data.name") from e
+    if n == 0:
+        where = "data.val.args" if val else "data.args"
+        raise ConfigError(f"dataset {data.name!r} is empty with these arguments", key=where)
+    if data.skip_corrupt:
+        from .data.skip_corrupt import SkipCorrupt
+
+        dataset = SkipCorrupt(dataset)
+    return dataset
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed NumPy and Python in each DataLoader worker from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_loader(
+    dataset: Dataset,
+    config: Config,
+    device: torch.device,
+    *,
+    train: bool = True,
+    batch_size: int | None = None,
+    dist_info: DistInfo | None = None,
+) -> DataLoader:
+    """A DataLoader with a :class:`~torchgan_ext.data.ResumableSampler` and seeded workers."""
+    from .data.collate import collate
+    from .data.sampler import ResumableSampler
+
+    lc = config.data.loader
+    bs = batch_size or lc.batch_size
+    n = len(dataset)
+    if train and lc.drop_last and n < bs:
+        raise ConfigError(
+            f"the dataset has {n} samples, fewer than one batch of {bs} with drop_last: true; "
+            "lower data.loader.batch_size or set data.loader.drop_last: false",
+            key="data.loader.batch_size",
+            file=config.source,
+        )
+    info = dist_info if (dist_info is not None and train) else DistInfo()
+    sampler = ResumableSampler(
+        n,
+        shuffle=lc.shuffle and train,
+        seed=config.seed,
+        num_replicas=info.world_size,
+        rank=info.rank,
+        drop_last=info.enabled,
+    )
+    pin = lc.pin_memory if lc.pin_memory is not None else device.type == "cuda"
+    kwargs: dict[str, Any] = {}
+    if lc.num_workers > 0:
+        kwargs["persistent_workers"] = lc.persistent_workers
+        if lc.prefetch_factor is not None:
+            kwargs["prefetch_factor"] = lc.prefetch_factor
+    # Own generator: creating an iterator must not draw from the global RNG (exact resume);
+    # the trainer reseeds it per epoch so worker seeds are reproducible.
+    generator = torch.Generator()
+    generator.manual_seed(config.seed)
+    return DataLoader(
+        dataset,
+        batch_size=bs,
+        sampler=sampler,
+        generator=generator,
+        num_workers=lc.num_workers,
+        drop_last=lc.drop_last and train,
+        pin_memory=pin,
+        collate_fn=collate,
+        worker_init_fn=worker_init_fn if lc.num_workers > 0 else None,
+        **kwargs,
+    )
+
+
+def fixed_batch(dataset: Dataset, n: int, seed: int) -> Any:
+    """The first ``n`` items (by index) as one collated batch, drawn without touching the
+    global RNG (the trainer moves it to its device)."""
+    from .data.collate import collate
+
+    n = min(n, len(dataset))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        items = [dataset[i] for i in range(n)]
+    return collate(items)

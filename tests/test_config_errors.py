@@ -485,7 +485,7 @@ def _celeba_config(tmp_path, **data_args):
                     }
                 ],
             ),
-            "data.val",
+            "metrics.0.args.reference",
             ["reference: val", "no validation split"],
         ),
     ],

@@ -10,7 +10,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from torchgan_ext import METRICS
-from torchgan_ext.errors import ConfigError
 from torchgan_ext.metrics import PSNR, SSIM, psnr, rgb_to_y, ssim
 from torchgan_ext.metrics.psnr_ssim import to_pixel_range
 from torchgan_ext.models.srgan import bicubic_upscale
@@ -238,15 +237,13 @@ def test_metric_restores_training_mode():
 
 
 def test_metric_needs_a_validation_split():
-    with pytest.raises(ConfigError, match="validation split") as info:
+    with pytest.raises(ValueError, match="validation split"):
         PSNR().metric_ops(_Bicubic(4), "cpu", val_loader=None)
-    assert info.value.key == "data.val"
 
 
 def test_metric_reports_a_wrong_scale():
-    with pytest.raises(ConfigError, match="scale") as info:
+    with pytest.raises(ValueError, match="check the generator's scale"):
         PSNR().metric_ops(_Bicubic(2), "cpu", val_loader=_val_loader())
-    assert info.value.key == "models.generator.args.scale"
 
 
 @pytest.mark.parametrize(
@@ -258,5 +255,6 @@ def test_metric_reports_a_wrong_scale():
     ],
 )
 def test_metric_argument_errors(kwargs, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ValueError, match=match) as info:
         PSNR(**kwargs)
+    assert str(info.value).startswith(f"{next(iter(kwargs))}: ")

@@ -46,6 +46,9 @@ class RegistryEntry:
         model_args: Parameters that may name a registered model, built by the launcher and
             passed as an ``nn.Module``, as ``{parameter: parameter holding its arguments}``
             (``{"extractor": "extractor_args"}``).
+        component_args: Parameters whose config value is a ``{name, args}`` entry of another
+            registry, built by the launcher and passed as the object, as
+            ``{parameter: registry kind}`` (``{"dataset": "datasets"}``).
     """
 
     name: str
@@ -53,6 +56,7 @@ class RegistryEntry:
     registered_by: str
     data_args: Mapping[str, str] = field(default_factory=dict)
     model_args: Mapping[str, str] = field(default_factory=dict)
+    component_args: Mapping[str, str] = field(default_factory=dict)
 
 
 class Registry:
@@ -80,6 +84,7 @@ class Registry:
         registered_by: str = "<python>",
         data_args: Mapping[str, str] | None = None,
         model_args: Mapping[str, str] | None = None,
+        component_args: Mapping[str, str] | None = None,
     ) -> Any:
         """Register ``obj`` under ``name``.
 
@@ -90,6 +95,7 @@ class Registry:
             data_args: See :class:`RegistryEntry`; default: the ``data_arguments`` attribute
                 of ``obj`` when it has one.
             model_args: See :class:`RegistryEntry`.
+            component_args: See :class:`RegistryEntry`.
 
         Raises:
             ValueError: If ``name`` is not lowercase snake_case.
@@ -108,7 +114,12 @@ class Registry:
         if data_args is None:
             data_args = getattr(obj, "data_arguments", None) or {}
         self._entries[name] = RegistryEntry(
-            name, obj, registered_by, dict(data_args), dict(model_args or {})
+            name,
+            obj,
+            registered_by,
+            dict(data_args),
+            dict(model_args or {}),
+            dict(component_args or {}),
         )
         return obj
 
@@ -183,10 +194,16 @@ class RegistryView:
         *,
         data_args: Mapping[str, str] | None = None,
         model_args: Mapping[str, str] | None = None,
+        component_args: Mapping[str, str] | None = None,
     ) -> Any:
         """Register ``obj`` under ``name`` (returns ``obj``); see :meth:`Registry.register`."""
         return self._registry.register(
-            name, obj, registered_by=self.registered_by, data_args=data_args, model_args=model_args
+            name,
+            obj,
+            registered_by=self.registered_by,
+            data_args=data_args,
+            model_args=model_args,
+            component_args=component_args,
         )
 
     def __contains__(self, name: object) -> bool:

@@ -11,7 +11,10 @@ argument (``data.args.root``).
 Registered components that hold other registered components (a metric's feature extractor, a
 loss's content network) declare them as *model arguments* of their registry entry
 (``model_args={"extractor": "extractor_args"}``): a registered model name there is built here,
-with the arguments of the paired key, and the component receives the ``nn.Module``.
+with the arguments of the paired key, and the component receives the ``nn.Module``. A
+parameter whose value is a whole ``{name, args}`` entry of another registry (the source
+dataset of ``super_resolution``) is a *component argument*
+(``component_args={"dataset": "datasets"}``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ._registry import (
     METRICS,
     MODELS,
     OPTIMIZERS,
+    REGISTRIES,
     SCHEDULERS,
     Registry,
     RegistryEntry,
@@ -246,6 +250,31 @@ def _model_arguments(entry: RegistryEntry, args: dict[str, Any], key: str) -> di
     return args
 
 
+def _component_arguments(entry: RegistryEntry, args: dict[str, Any], key: str) -> dict[str, Any]:
+    """Build the ``{name, args}`` entries named in ``entry.component_args`` (module docs)."""
+    for arg, kind in entry.component_args.items():
+        spec = args.get(arg)
+        if not isinstance(spec, Mapping):
+            continue
+        sub = f"{key}.{arg}"
+        if "name" not in spec:
+            what = kind[:-1]
+            raise ConfigError(
+                f"expected {{name: <{what}>, args: {{...}}}}, got {dict(spec)!r}", sub
+            )
+        extra = sorted(set(spec) - {"name", "args"})
+        if extra:
+            raise ConfigError(f"unknown keys {extra}; expected name and args", key=sub)
+        registry = REGISTRIES[kind]
+        if spec["name"] == entry.name and registry.entry(entry.name).obj is entry.obj:
+            raise ConfigError(f"a {entry.name} cannot be nested in itself", key=f"{sub}.name")
+        nested = spec.get("args") or {}
+        if not isinstance(nested, Mapping):
+            raise ConfigError(f"expected a mapping, got {describe_value(nested)}", f"{sub}.args")
+        args[arg] = build(registry, spec["name"], nested, key=f"{sub}.args")
+    return args
+
+
 def build(
     registry: Registry,
     name: str,
@@ -288,6 +317,7 @@ def build(
     what = f"{registry.kind[:-1] if registry.kind != 'losses' else 'loss'} {name!r}"
     check_arguments(entry.obj, full, key, what, skip_first=len(positional))
     full = _model_arguments(entry, full, key)
+    full = _component_arguments(entry, full, key)
     try:
         return construct(entry.obj, full, key, what, positional)
     except ConfigError as e:

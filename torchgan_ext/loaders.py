@@ -38,14 +38,16 @@ def build_dataset(data: DataConfig, val: bool = False) -> Dataset:
         if data.val is None:
             raise ValueError("no validation split configured (data.val)")
         args.update(data.val.args)
+    own = data.val.args if val and data.val is not None else {}
     try:
         dataset = build(DATASETS, data.name, args, key=key)
     except ConfigError as e:
         # point at data.val.args when the value came from the validation split's overrides
         if val and e.key and e.key.startswith("data.args."):
-            arg = e.key[len("data.args.") :].split(".")[0]
-            if data.val is not None and arg in data.val.args:
-                e.key = "data.val.args." + e.key[len("data.args.") :]
+            arg, dot, rest = e.key[len("data.args.") :].partition(".")
+            e.key = f"data.val.args.{arg}{dot}{rest}" if arg in own else e.key
+        elif val and e.key == "data.args":
+            e.key = "data.val.args"
         raise
     try:
         n = len(dataset)
@@ -132,5 +134,11 @@ def fixed_batch(dataset: Dataset, n: int, seed: int) -> Any:
     n = min(n, len(dataset))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        items = [dataset[i] for i in range(n)]
+        items = []
+        for i in range(n):
+            try:
+                items.append(dataset[i])
+            except (OSError, ValueError) as e:  # a corrupt or missing file, found before training
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ConfigError(f"reading item {i} for the sample grid: {first}", "data") from e
     return collate(items)

@@ -27,7 +27,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from ..errors import ConfigError, DataError
+from .. import _validation
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -89,14 +89,15 @@ def read_bytes(path: str | os.PathLike) -> torch.Tensor:
     """Read a file into a 1-D ``uint8`` tensor.
 
     Raises:
-        DataError: The file is missing or unreadable (the message names it).
+        FileNotFoundError: The file is missing (the message names it).
+        OSError: The file is unreadable (the message names it).
     """
     try:
         return torch.from_numpy(np.fromfile(path, dtype=np.uint8))
     except FileNotFoundError as e:
-        raise DataError(f"missing image file {os.fspath(path)}") from e
+        raise FileNotFoundError(f"missing image file {os.fspath(path)}") from e
     except OSError as e:
-        raise DataError(f"cannot read {os.fspath(path)}: {e.strerror or e}") from e
+        raise OSError(f"cannot read {os.fspath(path)}: {e.strerror or e}") from e
 
 
 def read_image(
@@ -110,7 +111,8 @@ def read_image(
         unchanged: Keep the stored channels and bit depth (label and instance maps).
 
     Raises:
-        DataError: The file is missing or cannot be decoded (the message names it).
+        OSError: The file is missing or unreadable (:func:`read_bytes`).
+        ValueError: The file cannot be decoded (the message names it).
     """
     data = read_bytes(path)
     if unchanged or channels is None:
@@ -124,7 +126,7 @@ def read_image(
             warnings.simplefilter("ignore", DeprecationWarning)
             return decode_image(data, mode=mode)
     except (RuntimeError, ValueError) as e:
-        raise DataError(f"cannot decode image {os.fspath(path)}: {first_line(e)}") from e
+        raise ValueError(f"cannot decode image {os.fspath(path)}: {first_line(e)}") from e
 
 
 #: Values of a dataset's ``output`` argument.
@@ -198,70 +200,63 @@ def coin() -> bool:
     return bool(torch.rand(()) < 0.5)
 
 
-def size_pair(value: Any, key: str, *, allow_none: bool = True) -> tuple[int, int] | None:
+def size_pair(value: Any, arg: str, *, allow_none: bool = True) -> tuple[int, int] | None:
     """Check a size argument: a positive int (square) or ``[height, width]``.
 
     Raises:
-        ConfigError: Naming ``key``.
+        TypeError, ValueError: Naming the argument ``arg``.
     """
     if value is None:
         if allow_none:
             return None
-        raise ConfigError("must be set (an integer or [height, width])", key=key)
+        raise ValueError(f"{arg}: must be set (an integer or [height, width])")
     if isinstance(value, bool):
-        raise ConfigError(f"expected an integer or [height, width], got {value}", key=key)
+        raise TypeError(f"{arg}: expected an integer or [height, width], got {value}")
     if isinstance(value, int):
         pair = (value, value)
     elif isinstance(value, list | tuple) and len(value) == 2:
         pair = tuple(value)
     else:
-        raise ConfigError(f"expected an integer or [height, width], got {value!r}", key=key)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
-        raise ConfigError(f"sizes must be positive integers, got {value!r}", key=key)
+        raise TypeError(f"{arg}: expected an integer or [height, width], got {value!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{arg}: sizes must be positive integers, got {value!r}")
+    if not all(v > 0 for v in pair):
+        raise ValueError(f"{arg}: sizes must be positive integers, got {value!r}")
     return pair  # type: ignore[return-value]
 
 
-def check_choice(value: Any, choices: Sequence[str], key: str, what: str) -> str:
-    """``value`` must be one of ``choices`` (message lists them / a close match)."""
-    from ..errors import did_you_mean
-
-    if value not in choices:
-        raise ConfigError(f"unknown {what} {value!r}; {did_you_mean(str(value), choices)}", key=key)
-    return value
+def check_choice(value: Any, choices: Sequence[str], arg: str, what: str) -> str:
+    """``value`` must be one of ``choices`` (``ValueError`` naming ``arg``, with close matches)."""
+    return _validation.check_choice(value, arg, choices, what)
 
 
-def check_bool(value: Any, key: str) -> bool:
-    """``value`` must be ``true`` or ``false``."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"expected true or false, got {value!r}", key=key)
-    return value
+def check_bool(value: Any, arg: str) -> bool:
+    """``value`` must be ``true`` or ``false`` (``TypeError`` naming ``arg``)."""
+    return _validation.check_bool(value, arg)
 
 
 def dataset_root(root: Any, child: str, markers: Sequence[str], layout: str) -> Path:
     """Resolve ``root`` to the directory holding ``markers``: ``root`` itself or ``root/child``.
 
     Args:
-        root: The ``data.args.root`` value.
+        root: The ``root`` argument of a dataset.
         child: The conventional folder name (``"celeba"``, ``"cityscapes"``).
         markers: Entries (files or folders); the directory holding any of them wins.
         layout: A one-line description of the expected layout, for the error message.
 
     Raises:
-        ConfigError: ``root`` is not a path.
-        DataError: Neither directory exists or holds the markers.
+        TypeError: ``root`` is not a path.
+        FileNotFoundError: Neither directory exists or holds the markers (names ``root``).
     """
     if root is None or not isinstance(root, str | os.PathLike):
-        raise ConfigError(f"expected a directory path, got {root!r}", key="data.args.root")
+        raise TypeError(f"root: expected a directory path, got {root!r}")
     base = Path(root).expanduser()
     if not base.is_dir():
-        raise DataError(
-            f"dataset directory {base} does not exist; expected {layout}", key="data.args.root"
-        )
+        raise FileNotFoundError(f"root: dataset directory {base} does not exist; expected {layout}")
     for candidate in (base, base / child):
         if any((candidate / m).exists() for m in markers):
             return candidate
-    raise DataError(
-        f"{base} does not look like a {child} directory (none of {', '.join(markers)} found "
-        f"in it or in {base / child}); expected {layout}",
-        key="data.args.root",
+    raise FileNotFoundError(
+        f"root: {base} does not look like a {child} directory (none of {', '.join(markers)} "
+        f"found in it or in {base / child}); expected {layout}"
     )

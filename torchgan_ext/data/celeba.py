@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torchvision.datasets import VisionDataset
 
-from ..errors import ConfigError, DataError, did_you_mean
+from .._validation import check_positive_int, close_matches
 from ._io import (
     OUTPUTS,
     center_crop_box,
@@ -56,9 +56,9 @@ def _read_lines(path: Path) -> list[str]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not a UTF-8 text file ({e.reason})") from e
+        raise ValueError(f"{path} is not a UTF-8 text file ({e.reason})") from e
     except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from e
+        raise type(e)(f"cannot read {path}: {e.strerror or e}") from e
     return text.splitlines()  # handles \n, \r\n and \r
 
 
@@ -84,14 +84,15 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[list[str], list[str], 
         of 0/1.
 
     Raises:
-        DataError: The file is empty, or a row is malformed (the message names file and line).
+        ValueError: The file is empty, or a row is malformed (the message names file and line).
+        OSError: The file cannot be read.
     """
     path = Path(path)
     csv = path.suffix.lower() == ".csv"
     lines = _read_lines(path)
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
     if not numbered:
-        raise DataError(f"{path} is empty; expected a count line, a header and one row per image")
+        raise ValueError(f"{path} is empty; expected a count line, a header and one row per image")
     pos = 0
     declared = None
     first = _tokens(numbered[0][1], csv)
@@ -99,32 +100,34 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[list[str], list[str], 
         declared = int(first[0])
         pos = 1
     if pos >= len(numbered):
-        raise DataError(f"{path}: no header line with attribute names after line {numbered[0][0]}")
+        raise ValueError(f"{path}: no header line with attribute names after line {numbered[0][0]}")
     header_line, header = numbered[pos][0], _tokens(numbered[pos][1], csv)
     if header and header[0].lower() in _FILENAME_COLUMNS:
         header = header[1:]
     if not header or any(h.lstrip("-").isdigit() for h in header):
-        raise DataError(
+        raise ValueError(
             f"{path}, line {header_line}: expected a header of attribute names "
             f"(e.g. '5_o_Clock_Shadow Arched_Eyebrows ...'), got {numbered[pos][1][:60]!r}"
         )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise DataError(f"{path}, line {header_line}: attribute names repeated: {', '.join(dupes)}")
+        raise ValueError(
+            f"{path}, line {header_line}: attribute names repeated: {', '.join(dupes)}"
+        )
     width = len(header) + 1
     filenames: list[str] = []
     rows: list[list[str]] = []
     for line_no, line in numbered[pos + 1 :]:
         tokens = _tokens(line, csv)
         if len(tokens) != width:
-            raise DataError(
+            raise ValueError(
                 f"{path}, line {line_no}: expected a file name and {len(header)} values "
                 f"(1 or -1), found {len(tokens) - 1} values"
             )
         filenames.append(tokens[0])
         rows.append(tokens[1:])
     if not rows:
-        raise DataError(f"{path} has a header but no image rows")
+        raise ValueError(f"{path} has a header but no image rows")
     try:
         raw = np.asarray(rows, dtype=np.int64)
         bad = ~np.isin(raw, (-1, 0, 1))
@@ -133,7 +136,7 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[list[str], list[str], 
         raw = None
     if bad.any():
         r, c = (int(x) for x in np.argwhere(bad)[0])
-        raise DataError(
+        raise ValueError(
             f"{path}, line {numbered[pos + 1 + r][0]}: value {rows[r][c]!r} for attribute "
             f"{header[c]!r} is not 1 or -1"
         )
@@ -148,7 +151,7 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[list[str], list[str], 
         seen: set[str] = set()
         for i, name in enumerate(filenames):
             if name in seen:
-                raise DataError(
+                raise ValueError(
                     f"{path}, line {numbered[pos + 1 + i][0]}: image {name!r} is listed twice"
                 )
             seen.add(name)
@@ -160,7 +163,7 @@ def read_partition_file(path: str | os.PathLike) -> dict[str, int]:
     train/valid/test) or the Kaggle ``list_eval_partition.csv`` (``image_id,partition`` header).
 
     Raises:
-        DataError: A malformed row (the message names file and line).
+        ValueError: A malformed row (the message names file and line).
     """
     path = Path(path)
     csv = path.suffix.lower() == ".csv"
@@ -172,7 +175,7 @@ def read_partition_file(path: str | os.PathLike) -> dict[str, int]:
         if i == 0 and len(tokens) == 2 and tokens[0].lower() in _FILENAME_COLUMNS:
             continue  # CSV header
         if len(tokens) != 2 or tokens[1] not in ("0", "1", "2"):
-            raise DataError(
+            raise ValueError(
                 f"{path}, line {i + 1}: expected '<image file> <0|1|2>', got {line.strip()[:60]!r}"
             )
         out[tokens[0]] = int(tokens[1])
@@ -244,27 +247,24 @@ class CelebA(VisionDataset):
         skip_missing: bool = False,
         output: str = "float",
     ) -> None:
-        check_choice(split, _SPLITS, "data.args.split", "split")
-        self.output = check_choice(output, OUTPUTS, "data.args.output", "output")
-        self.crop = size_pair(crop_size, "data.args.crop_size")
-        self.size = size_pair(image_size, "data.args.image_size")
-        self.flip = check_bool(flip, "data.args.flip") and split == "train"
-        check_bool(skip_missing, "data.args.skip_missing")
-        if isinstance(num_test, bool) or not isinstance(num_test, int) or num_test < 1:
-            raise ConfigError(
-                f"expected a positive integer, got {num_test!r}", key="data.args.num_test"
-            )
+        check_choice(split, _SPLITS, "split", "split")
+        self.output = check_choice(output, OUTPUTS, "output", "output")
+        self.crop = size_pair(crop_size, "crop_size")
+        self.size = size_pair(image_size, "image_size")
+        self.flip = check_bool(flip, "flip") and split == "train"
+        check_bool(skip_missing, "skip_missing")
+        check_positive_int(num_test, "num_test")
         if not isinstance(image_dir, str) or not image_dir:
-            raise ConfigError(
-                f"expected a folder name, got {image_dir!r}", key="data.args.image_dir"
-            )
+            raise TypeError(f"image_dir: expected a folder name, got {image_dir!r}")
         base = dataset_root(root, "celeba", (ATTR_FILE, "list_attr_celeba.csv", image_dir), _LAYOUT)
         super().__init__(os.fspath(base))
         self.split = split
 
         attr_path = _find(base, ATTR_FILE)
         if attr_path is None:
-            raise DataError(f"missing attribute file {base / ATTR_FILE}; expected {_LAYOUT}")
+            raise FileNotFoundError(
+                f"root: missing attribute file {base / ATTR_FILE}; expected {_LAYOUT}"
+            )
         all_names, filenames, values = read_attribute_file(attr_path)
         self.all_attributes = all_names
         self.attributes = self._select(attributes, all_names, attr_path)
@@ -277,11 +277,10 @@ class CelebA(VisionDataset):
         missing = [i for i in rows if filenames[i] not in present]
         if missing:
             if not skip_missing:
-                raise DataError(
-                    f"{len(missing)} of {len(rows)} images of split {split!r} listed in "
+                raise FileNotFoundError(
+                    f"root: {len(missing)} of {len(rows)} images of split {split!r} listed in "
                     f"{attr_path} are missing (first: {self.image_dir / filenames[missing[0]]}); "
-                    "set data.args.skip_missing: true to use only the images present",
-                    key="data.args.root",
+                    "set skip_missing: true to use only the images present"
                 )
             gone = set(missing)
             rows = [i for i in rows if i not in gone]
@@ -295,25 +294,23 @@ class CelebA(VisionDataset):
     # -- construction helpers ------------------------------------------------------------
     @staticmethod
     def _select(attributes: Any, names: list[str], attr_path: Path) -> list[str]:
-        key = "data.args.attributes"
         if attributes is None:
             return list(names)
         if isinstance(attributes, str) or not isinstance(attributes, Sequence):
-            raise ConfigError(f"expected a list of attribute names, got {attributes!r}", key=key)
+            raise TypeError(f"attributes: expected a list of attribute names, got {attributes!r}")
         if not attributes:
-            raise ConfigError("the list is empty; leave it out to use all attributes", key=key)
+            raise ValueError("attributes: the list is empty; leave it out to use all attributes")
         for a in attributes:
             if not isinstance(a, str):
-                raise ConfigError(f"attribute names are strings, got {a!r}", key=key)
+                raise TypeError(f"attributes: attribute names are strings, got {a!r}")
             if a not in names:
-                raise ConfigError(
-                    f"unknown attribute {a!r} (not in the header of {attr_path}); "
-                    f"{did_you_mean(a, names)}",
-                    key=key,
+                raise ValueError(
+                    f"attributes: unknown attribute {a!r} (not in the header of {attr_path}); "
+                    f"{close_matches(a, names)}"
                 )
         dupes = sorted({a for a in attributes if list(attributes).count(a) > 1})
         if dupes:
-            raise ConfigError(f"attributes listed twice: {', '.join(dupes)}", key=key)
+            raise ValueError(f"attributes: attributes listed twice: {', '.join(dupes)}")
         return list(attributes)
 
     def _split_rows(
@@ -326,24 +323,22 @@ class CelebA(VisionDataset):
             partition = read_partition_file(part_path)
             unlisted = [f for f in filenames if f not in partition]
             if unlisted:
-                raise DataError(
+                raise ValueError(
                     f"{len(unlisted)} images of {attr_path} are not in {part_path} "
                     f"(first: {unlisted[0]})"
                 )
             code = _SPLIT_CODES[self.split]
             return [i for i, f in enumerate(filenames) if partition[f] == code]
         if self.split == "valid":
-            raise ConfigError(
-                f"split 'valid' needs {base / PARTITION_FILE}; without a partition file the "
-                f"splits are train and test (a fixed holdout of num_test={num_test} images)",
-                key="data.args.split",
+            raise ValueError(
+                f"split: split 'valid' needs {base / PARTITION_FILE}; without a partition file "
+                f"the splits are train and test (a fixed holdout of num_test={num_test} images)"
             )
         n = len(filenames)
         if num_test >= n:
-            raise ConfigError(
-                f"num_test={num_test} leaves no training images ({attr_path} lists {n}); "
-                "lower data.args.num_test or add a partition file",
-                key="data.args.num_test",
+            raise ValueError(
+                f"num_test: {num_test} leaves no training images ({attr_path} lists {n}); "
+                "lower num_test or add a partition file"
             )
         generator = torch.Generator().manual_seed(HOLDOUT_SEED)
         order = torch.randperm(n, generator=generator)
@@ -354,7 +349,7 @@ class CelebA(VisionDataset):
     def _image_dir(base: Path, name: str) -> Path:
         path = base / name
         if not path.is_dir():
-            raise DataError(f"missing image folder {path}; expected {_LAYOUT}")
+            raise FileNotFoundError(f"image_dir: missing image folder {path}; expected {_LAYOUT}")
         nested = path / name  # the Kaggle copy nests img_align_celeba/img_align_celeba/
         if nested.is_dir() and not any(p.is_file() for p in path.iterdir()):
             return nested
@@ -372,10 +367,9 @@ class CelebA(VisionDataset):
             h, w = image.shape[-2:]
             ch, cw = self.crop
             if ch > h or cw > w:
-                raise DataError(
-                    f"image {path} is {w}x{h} (width x height), smaller than "
-                    f"crop_size {cw}x{ch}; lower data.args.crop_size or set it to null",
-                    key="data.args.crop_size",
+                raise ValueError(
+                    f"crop_size: image {path} is {w}x{h} (width x height), smaller than "
+                    f"crop_size {cw}x{ch}; lower crop_size or set it to null"
                 )
             top, left = center_crop_box(h, w, self.crop)
             image = image[:, top : top + ch, left : left + cw]

@@ -17,7 +17,6 @@ from typing import NamedTuple
 import torch
 from torchvision.datasets import VisionDataset
 
-from ..errors import DataError
 from ._io import (
     center_crop_box,
     check_bool,
@@ -223,18 +222,18 @@ class Cityscapes(VisionDataset):
         crop_size: int | Sequence[int] | None = None,
         flip: bool = True,
     ) -> None:
-        check_choice(mode, tuple(_MODES), "data.args.mode", "mode")
-        check_choice(split, _SPLITS[mode], "data.args.split", f"split for mode {mode!r}")
-        check_choice(target, _TARGETS, "data.args.target", "target")
+        check_choice(mode, tuple(_MODES), "mode", "mode")
+        check_choice(split, _SPLITS[mode], "split", f"split for mode {mode!r}")
+        check_choice(target, _TARGETS, "target", "target")
         self.resize_to: int | None = None  # shorter side
         self.size: tuple[int, int] | None = None  # exact size
         if isinstance(image_size, int) and not isinstance(image_size, bool):
-            size_pair(image_size, "data.args.image_size")  # checks > 0
+            size_pair(image_size, "image_size")  # checks > 0
             self.resize_to = image_size
         else:
-            self.size = size_pair(image_size, "data.args.image_size")
-        self.crop = size_pair(crop_size, "data.args.crop_size")
-        self.flip = check_bool(flip, "data.args.flip") and split in _TRAIN_SPLITS
+            self.size = size_pair(image_size, "image_size")
+        self.crop = size_pair(crop_size, "crop_size")
+        self.flip = check_bool(flip, "flip") and split in _TRAIN_SPLITS
         self.random_crop = split in _TRAIN_SPLITS
         base = dataset_root(root, "cityscapes", ("leftImg8bit",), _LAYOUT)
         super().__init__(os.fspath(base))
@@ -248,9 +247,9 @@ class Cityscapes(VisionDataset):
     def _collect(self, base: Path) -> tuple[list[Path], list[Path]]:
         image_dir = base / "leftImg8bit" / self.split
         if not image_dir.is_dir():
-            raise DataError(
-                f"missing image folder {image_dir} for split {self.split!r}; expected {_LAYOUT}",
-                key="data.args.split",
+            raise FileNotFoundError(
+                f"split: missing image folder {image_dir} for split {self.split!r}; "
+                f"expected {_LAYOUT}"
             )
         images: list[Path] = []
         for city in sorted(p for p in image_dir.iterdir() if p.is_dir()):
@@ -258,16 +257,15 @@ class Cityscapes(VisionDataset):
                 p for p in city.iterdir() if p.name.endswith(_IMAGE_SUFFIX) and p.is_file()
             )
         if not images:
-            raise DataError(f"no *{_IMAGE_SUFFIX} files in the city folders of {image_dir}")
+            raise FileNotFoundError(f"no *{_IMAGE_SUFFIX} files in the city folders of {image_dir}")
         if self.target == "none":
             return images, []
         gt = _MODES[self.mode]
         target_dir = base / gt / self.split
         if not target_dir.is_dir():
-            raise DataError(
-                f"missing target folder {target_dir} (target {self.target!r}, mode "
-                f"{self.mode!r}); expected {_LAYOUT}, or set data.args.target: none",
-                key="data.args.target",
+            raise FileNotFoundError(
+                f"target: missing target folder {target_dir} (target {self.target!r}, mode "
+                f"{self.mode!r}); expected {_LAYOUT}, or set target: none"
             )
         targets, missing = [], []
         listing: dict[str, set[str]] = {}
@@ -283,10 +281,9 @@ class Cityscapes(VisionDataset):
                 missing.append(path)
             targets.append(path)
         if missing:
-            raise DataError(
-                f"{len(missing)} of {len(images)} images in {image_dir} have no "
-                f"{self.target!r} target (first missing: {missing[0]})",
-                key="data.args.target",
+            raise FileNotFoundError(
+                f"target: {len(missing)} of {len(images)} images in {image_dir} have no "
+                f"{self.target!r} target (first missing: {missing[0]})"
             )
         return images, targets
 
@@ -315,12 +312,12 @@ class Cityscapes(VisionDataset):
         else:
             target = read_image(path, unchanged=True)
             if target.shape[0] != 1:
-                raise DataError(
+                raise ValueError(
                     f"{path} has {target.shape[0]} channels; a {self.target} map has one"
                 )
             target = target.to(torch.int32 if self.target == "instance" else torch.uint8)
         if target.shape[-2:] != image_shape[-2:]:
-            raise DataError(
+            raise ValueError(
                 f"{path} is {tuple(target.shape[-2:])} but its image {self.images[index]} is "
                 f"{tuple(image_shape[-2:])} (height, width)"
             )
@@ -340,10 +337,9 @@ class Cityscapes(VisionDataset):
         if self.crop is not None:
             h, w = image.shape[-2:]
             if self.crop[0] > h or self.crop[1] > w:
-                raise DataError(
-                    f"image {self.images[index]} is {h}x{w} (height x width) after resizing, "
-                    f"smaller than crop_size {self.crop[0]}x{self.crop[1]}",
-                    key="data.args.crop_size",
+                raise ValueError(
+                    f"crop_size: image {self.images[index]} is {h}x{w} (height x width) after "
+                    f"resizing, smaller than crop_size {self.crop[0]}x{self.crop[1]}"
                 )
             box = random_crop_box if self.random_crop else center_crop_box
             top, left = box(h, w, self.crop)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, did_you_mean
+from .._validation import check_choice, check_int
 
 __all__ = ["Digits"]
 
@@ -44,16 +44,10 @@ class Digits(Dataset):
     ) -> None:
         from sklearn.datasets import load_digits
 
-        if split not in _SPLITS:
-            raise ConfigError(
-                f"unknown split {split!r}; {did_you_mean(split, _SPLITS)}", key="data.args.split"
-            )
-        if channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {channels}", key="data.args.channels")
-        if image_size < 8:
-            raise ConfigError(
-                f"image_size must be >= 8, got {image_size}", key="data.args.image_size"
-            )
+        check_choice(split, "split", _SPLITS, "split")
+        if channels not in (1, 3) or isinstance(channels, bool):
+            raise ValueError(f"channels: must be 1 or 3, got {channels!r}")
+        check_int(image_size, "image_size", minimum=8)
         bunch = load_digits()
         images = torch.from_numpy(bunch.images).float().div_(16.0).unsqueeze(1)
         labels = torch.from_numpy(bunch.target).long()
@@ -68,7 +62,7 @@ class Digits(Dataset):
         if digits is not None:
             bad = [d for d in digits if d not in range(10)]
             if bad:
-                raise ConfigError(f"digits must be in 0..9, got {bad}", key="data.args.digits")
+                raise ValueError(f"digits: must be in 0..9, got {bad}")
             keep = torch.isin(labels, torch.tensor(digits))
             images, labels = images[keep], labels[keep]
         if image_size != 8:

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 from torchvision.datasets import VisionDataset
 
-from ..errors import ConfigError, DataError
 from ._io import (
     IMAGE_EXTENSIONS,
     center_crop_box,
@@ -82,40 +81,34 @@ class ImageFolder(VisionDataset):
         extensions: Sequence[str] | None = None,
     ) -> None:
         if root is None or not isinstance(root, str | os.PathLike):
-            raise ConfigError(f"expected a directory path, got {root!r}", key="data.args.root")
+            raise TypeError(f"root: expected a directory path, got {root!r}")
         base = Path(root).expanduser()
         if not base.is_dir():
-            raise DataError(
-                f"image folder {base} does not exist; expected a folder of images "
-                "(with labels: one subfolder per class)",
-                key="data.args.root",
+            raise FileNotFoundError(
+                f"root: image folder {base} does not exist; expected a folder of images "
+                "(with labels: one subfolder per class)"
             )
         super().__init__(os.fspath(base))
-        self.size = size_pair(image_size, "data.args.image_size")
-        self.labelled = check_bool(labels, "data.args.labels")
-        self.flip = check_bool(flip, "data.args.flip")
+        self.size = size_pair(image_size, "image_size")
+        self.labelled = check_bool(labels, "labels")
+        self.flip = check_bool(flip, "flip")
         if channels not in (1, 3) or isinstance(channels, bool):
-            raise ConfigError(
-                f"channels must be 1 or 3, got {channels!r}", key="data.args.channels"
-            )
+            raise ValueError(f"channels: must be 1 or 3, got {channels!r}")
         self.channels = channels
         exts = self._extensions(extensions)
         self.files = list_images(base, exts)
         if not self.files:
-            raise DataError(
-                f"no images ({', '.join(exts)}) found below {base}", key="data.args.root"
-            )
+            raise FileNotFoundError(f"root: no images ({', '.join(exts)}) found below {base}")
         self.targets: list[int] = []
         self.classes: list[str] | None = None
         self.num_classes: int | None = None
         if self.labelled:
             loose = [f for f in self.files if f.parent == base]
             if loose:
-                raise DataError(
-                    f"{len(loose)} images lie directly in {base}, outside any class folder "
-                    f"(first: {loose[0]}); move them into a class folder or set "
-                    "data.args.labels: false",
-                    key="data.args.labels",
+                raise ValueError(
+                    f"labels: {len(loose)} images lie directly in {base}, outside any class "
+                    f"folder (first: {loose[0]}); move them into a class folder or set "
+                    "labels: false"
                 )
             rel = [f.relative_to(base).parts[0] for f in self.files]
             self.classes = sorted(set(rel))
@@ -130,16 +123,15 @@ class ImageFolder(VisionDataset):
         if extensions is None:
             return IMAGE_EXTENSIONS
         if isinstance(extensions, str) or not all(isinstance(e, str) for e in extensions):
-            raise ConfigError(
-                f"expected a list of file endings such as ['.jpg'], got {extensions!r}",
-                key="data.args.extensions",
+            raise TypeError(
+                f"extensions: expected a list of file endings such as ['.jpg'], got {extensions!r}"
             )
         exts = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
         unknown = [e for e in exts if e not in IMAGE_EXTENSIONS]
         if unknown:
-            raise ConfigError(
-                f"cannot decode {', '.join(unknown)}; readable: {', '.join(IMAGE_EXTENSIONS)}",
-                key="data.args.extensions",
+            raise ValueError(
+                f"extensions: cannot decode {', '.join(unknown)}; readable: "
+                f"{', '.join(IMAGE_EXTENSIONS)}"
             )
         return exts
 

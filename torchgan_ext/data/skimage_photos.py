@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, did_you_mean
+from .._validation import close_matches
 
 __all__ = ["SkimagePhotos", "PHOTOS"]
 
@@ -105,25 +105,20 @@ class SkimagePhotos(Dataset):
         channels: int = 3,
     ) -> None:
         if isinstance(photos, str) or not isinstance(photos, Sequence) or not photos:
-            raise ConfigError(
-                f"photos must be a non-empty list of names, got {photos!r}; valid: "
-                f"{', '.join(PHOTOS)}",
-                key="data.args.photos",
+            raise TypeError(
+                f"photos: must be a non-empty list of names, got {photos!r}; valid: "
+                f"{', '.join(PHOTOS)}"
             )
         for i, name in enumerate(photos):
             if name not in PHOTOS:
-                hint = did_you_mean(str(name), PHOTOS)
+                hint = close_matches(name, PHOTOS)
                 if name == "cat":
                     hint = "'cat' is the same picture as 'chelsea'; use 'chelsea'"
-                raise ConfigError(
-                    f"unknown skimage photo {name!r}; {hint}", key=f"data.args.photos.{i}"
-                )
+                raise ValueError(f"photos.{i}: unknown skimage photo {name!r}; {hint}")
         if len(set(photos)) != len(photos):
-            raise ConfigError(f"photos lists a name twice: {list(photos)}", key="data.args.photos")
-        if channels not in (1, 3):
-            raise ConfigError(
-                f"channels must be 1 or 3, got {channels!r}", key="data.args.channels"
-            )
+            raise ValueError(f"photos: lists a name twice: {list(photos)}")
+        if channels not in (1, 3) or isinstance(channels, bool):
+            raise ValueError(f"channels: must be 1 or 3, got {channels!r}")
         self.names = list(photos)
         self.channels = channels
         self.images = [load_photo(name, channels) for name in self.names]

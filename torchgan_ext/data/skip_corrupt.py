@@ -1,4 +1,4 @@
-"""``data.skip_corrupt: true``: skip samples whose files cannot be decoded, and count them."""
+"""Skip samples whose files cannot be read or decoded, and count them (``data.skip_corrupt``)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..errors import DataError
-
 __all__ = ["SkipCorrupt"]
 
 
 class SkipCorrupt(Dataset):
-    """Wrap a dataset so that an item raising :class:`~torchgan_ext.errors.DataError` (a corrupt
-    or unreadable file) is replaced by the next readable item; every skip is counted and warned
-    about with the file's name.
+    """Wrap a dataset so that an item raising :class:`OSError` or :class:`ValueError` (a missing,
+    unreadable or corrupt file; the datasets name it in the message) is replaced by the next
+    readable item; every skip is counted and warned about with the file's name.
 
     The counter is shared with DataLoader worker processes (created before they fork).
 
@@ -46,15 +44,15 @@ class SkipCorrupt(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         n = len(self.dataset)
-        last: DataError | None = None
+        last: Exception | None = None
         for k in range(min(n, self.max_consecutive)):
             try:
                 return self.dataset[(index + k) % n]
-            except DataError as e:
+            except (OSError, ValueError) as e:
                 last = e
                 with self._skipped.get_lock():
                     self._skipped.value += 1
                 warnings.warn(f"skipping corrupt sample: {e}", RuntimeWarning, stacklevel=2)
-        raise DataError(
+        raise RuntimeError(
             f"{self.max_consecutive} unreadable samples in a row from index {index}; last: {last}"
         ) from last

@@ -9,7 +9,6 @@ interpolation (the ``imresize`` kernel, a = -0.5, that MATLAB and PIL use).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DataError
+from .._validation import check_int, check_positive_int
 from ._io import (
     center_crop_box,
     check_bool,
@@ -53,9 +52,9 @@ class SuperResolution(Dataset):
 
     Args:
         root: A folder of high-resolution images (searched recursively; JPEG/PNG/WebP).
-        dataset: Instead of ``root``: another registered dataset as
-            ``{name: cityscapes, args: {...}}``; its images (the first element of each item)
-            are the high-resolution source.
+        dataset: Instead of ``root``: another dataset, whose images (the first element of
+            each item) are the high-resolution source. In a config file it is written as
+            ``{name: cityscapes, args: {...}}`` and the launcher builds it.
         scale: Downscaling factor (2, 3, 4, ...).
         crop_size: Side of the square high-resolution crop; a multiple of ``scale``.
             Default 96 (SRGAN).
@@ -76,91 +75,63 @@ class SuperResolution(Dataset):
     def __init__(
         self,
         root: str | None = None,
-        dataset: Mapping[str, Any] | None = None,
+        dataset: Dataset | dict[str, Any] | None = None,
         scale: int = 4,
         crop_size: int = 96,
         crop: str = "random",
         flip: bool = True,
         repeats: int = 1,
     ) -> None:
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-            raise ConfigError(
-                f"scale must be an integer >= 2 (2, 3 or 4 usually), got {scale!r}",
-                key="data.args.scale",
-            )
-        self.mode = check_choice(crop, _CROPS, "data.args.crop", "crop")
-        if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < scale:
-            raise ConfigError(
-                f"crop_size must be an integer >= scale, got {crop_size!r}",
-                key="data.args.crop_size",
-            )
+        if isinstance(scale, bool) or not isinstance(scale, int):
+            raise TypeError(f"scale: must be an integer >= 2 (2, 3 or 4 usually), got {scale!r}")
+        if scale < 2:
+            raise ValueError(f"scale: must be an integer >= 2 (2, 3 or 4 usually), got {scale!r}")
+        self.mode = check_choice(crop, _CROPS, "crop", "crop")
+        check_int(crop_size, "crop_size", minimum=scale)
         if crop_size % scale:
-            raise ConfigError(
-                f"crop_size {crop_size} is not a multiple of scale {scale} (try "
-                f"{crop_size - crop_size % scale})",
-                key="data.args.crop_size",
+            raise ValueError(
+                f"crop_size: {crop_size} is not a multiple of scale {scale} (try "
+                f"{crop_size - crop_size % scale})"
             )
-        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-            raise ConfigError(
-                f"repeats must be a positive integer, got {repeats!r}", key="data.args.repeats"
-            )
-        self.flip = check_bool(flip, "data.args.flip") and self.mode == "random"
+        check_positive_int(repeats, "repeats")
+        self.flip = check_bool(flip, "flip") and self.mode == "random"
         self.scale, self.crop_size, self.repeats = scale, crop_size, repeats
         if (root is None) == (dataset is None):
-            raise ConfigError(
-                "give exactly one of root (a folder of images) or dataset "
-                "({name: ..., args: {...}})",
-                key="data.args.root",
+            raise ValueError(
+                "root: give exactly one of root (a folder of images) or dataset "
+                "(a dataset; in a config {name: ..., args: {...}})"
             )
         self.source: Dataset | None = None
         self.files: list[Path] = []
         if dataset is not None:
-            self.source = self._build_source(dataset)
+            if isinstance(dataset, SuperResolution):
+                raise ValueError("dataset: a super_resolution source cannot be nested")
+            if (
+                isinstance(dataset, str | bytes | dict)
+                or not hasattr(dataset, "__getitem__")
+                or not hasattr(dataset, "__len__")
+            ):
+                raise TypeError(
+                    "dataset: expected a dataset (in a config {name: <dataset>, args: {...}}), "
+                    f"got {dataset!r}"
+                )
+            self.source = dataset
             self.channels = getattr(self.source, "channels", 3)
         else:
             if not isinstance(root, str | os.PathLike):
-                raise ConfigError(f"expected a directory path, got {root!r}", key="data.args.root")
+                raise TypeError(f"root: expected a directory path, got {root!r}")
             base = Path(root).expanduser()
             if not base.is_dir():
-                raise DataError(
-                    f"image folder {base} does not exist; expected a folder of "
-                    "high-resolution images",
-                    key="data.args.root",
+                raise FileNotFoundError(
+                    f"root: image folder {base} does not exist; expected a folder of "
+                    "high-resolution images"
                 )
             self.files = list_images(base)
             if not self.files:
-                raise DataError(f"no images (.jpg, .png, .webp) found below {base}")
+                raise FileNotFoundError(f"root: no images (.jpg, .png, .webp) found below {base}")
             self.channels = 3
         self.image_size = None if self.mode == "none" else crop_size
         self.lr_size = None if self.mode == "none" else crop_size // scale
-
-    @staticmethod
-    def _build_source(spec: Any) -> Dataset:
-        from .._registry import DATASETS
-
-        key = "data.args.dataset"
-        if not isinstance(spec, Mapping) or "name" not in spec:
-            raise ConfigError(f"expected {{name: <dataset>, args: {{...}}}}, got {spec!r}", key=key)
-        extra = set(spec) - {"name", "args"}
-        if extra:
-            raise ConfigError(f"unknown keys {sorted(extra)}; expected name and args", key=key)
-        name, args = spec["name"], spec.get("args") or {}
-        if name == "super_resolution":
-            raise ConfigError("a super_resolution source cannot be nested", key=f"{key}.name")
-        try:
-            cls = DATASETS.get(name)
-        except ConfigError as e:
-            raise e.with_context(key=f"{key}.name") from e
-        if not isinstance(args, Mapping):
-            raise ConfigError(f"expected a mapping, got {args!r}", key=f"{key}.args")
-        try:
-            return cls(**dict(args))
-        except ConfigError as e:
-            if e.key and e.key.startswith("data.args."):
-                e.key = f"{key}.args." + e.key[len("data.args.") :]
-            raise e.with_context(key=f"{key}.args") from e
-        except TypeError as e:
-            raise ConfigError(f"building dataset {name!r} failed: {e}", key=f"{key}.args") from e
 
     def __len__(self) -> int:
         n = len(self.source) if self.source is not None else len(self.files)
@@ -177,9 +148,9 @@ class SuperResolution(Dataset):
             return image[:, : h - h % self.scale, : w - w % self.scale]
         c = self.crop_size
         if c > h or c > w:
-            raise DataError(
-                f"{self._where(index)} is {h}x{w} (height x width), smaller than crop_size {c}",
-                key="data.args.crop_size",
+            raise ValueError(
+                f"crop_size: {self._where(index)} is {h}x{w} (height x width), smaller than "
+                f"crop_size {c}"
             )
         box = random_crop_box if self.mode == "random" else center_crop_box
         top, left = box(h, w, (c, c))

@@ -80,7 +80,7 @@ class SelfAttention2d(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels < 1:
-            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+            raise ValueError(f"in_channels: must be >= 1, got {in_channels}")
         key_channels = key_channels if key_channels is not None else max(1, in_channels // 8)
         value_channels = value_channels if value_channels is not None else max(1, in_channels // 2)
         if key_channels < 1 or value_channels < 1:

@@ -55,9 +55,9 @@ class ConditionalBatchNorm2d(nn.Module):
         if (num_classes is None) == (cond_dim is None):
             raise ValueError("ConditionalBatchNorm2d needs exactly one of num_classes and cond_dim")
         if num_classes is not None and num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+            raise ValueError(f"num_classes: must be >= 1, got {num_classes}")
         if cond_dim is not None and cond_dim < 1:
-            raise ValueError(f"cond_dim must be >= 1, got {cond_dim}")
+            raise ValueError(f"cond_dim: must be >= 1, got {cond_dim}")
         self.num_features = num_features
         self.num_classes = num_classes
         self.cond_dim = cond_dim

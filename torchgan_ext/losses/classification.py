@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torchgan.losses import DiscriminatorLoss
 
-from ..errors import ConfigError, did_you_mean
+from .._validation import check_choice
 from ..models.attribute_labels import as_attribute_vector, is_domain_index
 from .stargan import CLASSIFICATION_MODES, domain_classification_loss
 
@@ -54,12 +54,7 @@ class AttributeClassificationLoss(DiscriminatorLoss):
 
     def __init__(self, classification: str = "auto", override_train_ops: Any = None) -> None:
         super().__init__(reduction="mean", override_train_ops=override_train_ops)
-        if classification not in CLASSIFICATION_MODES:
-            raise ConfigError(
-                f"classification: unknown value {classification!r}; "
-                f"{did_you_mean(classification, CLASSIFICATION_MODES)}"
-            )
-        self.classification = classification
+        self.classification = check_choice(classification, "classification", CLASSIFICATION_MODES)
         self._last: dict[str, torch.Tensor] = {}
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -80,7 +75,7 @@ class AttributeClassificationLoss(DiscriminatorLoss):
         if labels is None:
             raise ValueError(
                 "the attribute classifier needs labels: use a dataset that yields (image, "
-                "attributes), e.g. celeba with data.args.attributes"
+                "attributes), e.g. celeba with its attributes argument"
             )
         optimizer_classifier.zero_grad(set_to_none=True)
         logits = classifier(real_inputs)

@@ -48,9 +48,9 @@ def cutmix_masks(
         A float tensor of shape ``[batch_size, 1, height, width]`` with values in {0, 1}.
     """
     if alpha <= 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
+        raise ValueError(f"alpha: must be > 0, got {alpha}")
     if not 0.0 <= invert_prob <= 1.0:
-        raise ValueError(f"invert_prob must be in [0, 1], got {invert_prob}")
+        raise ValueError(f"invert_prob: must be in [0, 1], got {invert_prob}")
     # The few random numbers per image are drawn on the CPU (one small copy to the device).
     lam = _beta(batch_size, alpha, generator)
     ratio = (1.0 - lam).sqrt()

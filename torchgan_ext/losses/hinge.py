@@ -45,7 +45,7 @@ def hinge_discriminator(
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"unknown reduction {reduction!r}; valid: mean, sum, none")
+        raise ValueError(f"reduction: unknown reduction {reduction!r}; valid: mean, sum, none")
 
 
 class HingeGeneratorLoss(GeneratorStep, GeneratorLoss):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
-from ..errors import ConfigError
+from .._validation import check_choice, check_number
 from ..models.srgan import sr_pair
 from .perceptual import build_content_network
 
@@ -36,14 +36,18 @@ __all__ = [
 PIXEL_LOSSES = ("mse", "l1")
 
 
+_NO_DISCRIMINATOR = (
+    "adversarial_weight: srgan_generator has adversarial_weight > 0 but there is no model named "
+    "'discriminator'; add one or set adversarial_weight: 0"
+)
+
+
 def _pixel(sr: torch.Tensor, hr: torch.Tensor, kind: str) -> torch.Tensor:
     return F.mse_loss(sr, hr) if kind == "mse" else F.l1_loss(sr, hr)
 
 
 def _nonnegative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
+    return float(check_number(value, name))
 
 
 class PixelMSELoss(GeneratorLoss):
@@ -121,10 +125,7 @@ class SRGANGeneratorLoss(GeneratorLoss):
         pixel_loss: str = "mse",
     ) -> None:
         super().__init__()
-        if pixel_loss not in PIXEL_LOSSES:
-            raise ConfigError(
-                f"unknown pixel_loss {pixel_loss!r}; valid: {', '.join(PIXEL_LOSSES)}"
-            )
+        check_choice(pixel_loss, "pixel_loss", PIXEL_LOSSES, "pixel_loss")
         if not isinstance(content, str | nn.Module):
             raise TypeError(
                 f"content: expected a name (vgg19, none) or an nn.Module, got {content!r}"
@@ -137,13 +138,18 @@ class SRGANGeneratorLoss(GeneratorLoss):
         self.pixel_loss = pixel_loss
         network = build_content_network(content, layer, weights, content_args)
         if network is None and self.pixel_weight == 0 and self.adversarial_weight == 0:
-            raise ConfigError(
+            raise ValueError(
                 "content: none with pixel_weight 0 and adversarial_weight 0 leaves nothing to "
                 "minimise"
             )
         # kept outside the module tree: the frozen network is not part of checkpoints
         self.__dict__["content_network"] = network
         self._terms: dict[str, torch.Tensor] = {}
+
+    def validate(self, trainer: Any) -> None:
+        """Called before training: an adversarial term needs a model named ``discriminator``."""
+        if self.adversarial_weight > 0 and getattr(trainer, "discriminator", None) is None:
+            raise ValueError(_NO_DISCRIMINATOR)
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
         network = self.content_network
@@ -191,11 +197,7 @@ class SRGANGeneratorLoss(GeneratorLoss):
         """
         lr, hr = sr_pair(batch)
         if self.adversarial_weight > 0 and discriminator is None:
-            raise ConfigError(
-                "srgan_generator has adversarial_weight > 0 but there is no model named "
-                "'discriminator'; add one or set adversarial_weight: 0",
-                key="models",
-            )
+            raise ValueError(_NO_DISCRIMINATOR)
         optimizer_generator.zero_grad(set_to_none=True)
         sr = generator(lr)
         d_sr = None

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
-from ..errors import ConfigError, did_you_mean
+from .._validation import check_choice, check_number
 from ..models.attribute_labels import is_domain_index, random_targets
 from .penalty import per_sample_gradient_penalty
 
@@ -56,18 +56,6 @@ __all__ = [
 CLASSIFICATION_MODES = ("auto", "bce", "ce")
 #: Values of ``target_labels``.
 TARGET_MODES = ("permute", "random")
-
-
-def _check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
-    if value not in choices:
-        raise ConfigError(f"{name}: unknown value {value!r}; {did_you_mean(value, choices)}")
-    return value
-
-
-def _check_weight(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
 
 
 def domain_classification_loss(
@@ -135,7 +123,7 @@ def _require_labels(labels: torch.Tensor | None) -> torch.Tensor:
     if labels is None:
         raise ValueError(
             "StarGAN needs domain labels: use a dataset that yields (image, attributes), e.g. "
-            "celeba with data.args.attributes"
+            "celeba with its attributes argument"
         )
     return labels
 
@@ -199,10 +187,10 @@ class StarGANDiscriminatorLoss(_StarGANLoss, DiscriminatorLoss):
         override_train_ops: Any = None,
     ) -> None:
         super().__init__(reduction="mean", override_train_ops=override_train_ops)
-        self.lambda_cls = _check_weight(lambda_cls, "lambda_cls")
-        self.lambda_gp = _check_weight(lambda_gp, "lambda_gp")
-        self.classification = _check_choice(classification, CLASSIFICATION_MODES, "classification")
-        self.target_labels = _check_choice(target_labels, TARGET_MODES, "target_labels")
+        self.lambda_cls = float(check_number(lambda_cls, "lambda_cls"))
+        self.lambda_gp = float(check_number(lambda_gp, "lambda_gp"))
+        self.classification = check_choice(classification, "classification", CLASSIFICATION_MODES)
+        self.target_labels = check_choice(target_labels, "target_labels", TARGET_MODES)
         self.weights = {
             "adv_real": 1.0,
             "adv_fake": 1.0,
@@ -291,10 +279,10 @@ class StarGANGeneratorLoss(_StarGANLoss, GeneratorLoss):
         override_train_ops: Any = None,
     ) -> None:
         super().__init__(reduction="mean", override_train_ops=override_train_ops)
-        self.lambda_cls = _check_weight(lambda_cls, "lambda_cls")
-        self.lambda_rec = _check_weight(lambda_rec, "lambda_rec")
-        self.classification = _check_choice(classification, CLASSIFICATION_MODES, "classification")
-        self.target_labels = _check_choice(target_labels, TARGET_MODES, "target_labels")
+        self.lambda_cls = float(check_number(lambda_cls, "lambda_cls"))
+        self.lambda_rec = float(check_number(lambda_rec, "lambda_rec"))
+        self.classification = check_choice(classification, "classification", CLASSIFICATION_MODES)
+        self.target_labels = check_choice(target_labels, "target_labels", TARGET_MODES)
         self.weights = {"adv": 1.0, "cls": self.lambda_cls, "rec": self.lambda_rec}
         self._last: dict[str, torch.Tensor] = {}
 

@@ -266,11 +266,13 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
         super().__init__(reduction="mean", override_train_ops=override_train_ops)
         for name, value in (("mix_prob", mix_prob), ("invert_prob", invert_prob)):
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if warmup_epochs < 0 or (warmup_steps is not None and warmup_steps < 0):
-            raise ValueError("warmup_epochs and warmup_steps must be >= 0")
+                raise ValueError(f"{name}: must be in [0, 1], got {value}")
+        if warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs: must be >= 0, got {warmup_epochs}")
+        if warmup_steps is not None and warmup_steps < 0:
+            raise ValueError(f"warmup_steps: must be >= 0, got {warmup_steps}")
         if beta_alpha <= 0:
-            raise ValueError(f"beta_alpha must be > 0, got {beta_alpha}")
+            raise ValueError(f"beta_alpha: must be > 0, got {beta_alpha}")
         self.global_weight = float(global_weight)
         self.pixel_weight = float(pixel_weight)
         self.consistency_weight = float(consistency_weight)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchgan.metrics import EvaluationMetric
 
-from ..errors import ConfigError, did_you_mean
+from .._validation import check_choice, check_int
 from .cache import RealFeatureCache, cache_key, item_image
 from .features import FeatureExtractor, InputSpec, Output, build_feature_extractor, check_extractor
 
@@ -37,9 +37,7 @@ REAL_SUBSET_SEED = 0
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return check_int(value, name, minimum)
 
 
 def _fork_devices(device: torch.device) -> list[int]:
@@ -64,10 +62,9 @@ def generate_features(
     """
     sampler = getattr(generator, "sampler", None)
     if not callable(sampler):
-        raise ConfigError(
+        raise TypeError(
             f"{type(generator).__name__} has no sampler(n, device); FID/KID/IS evaluate "
-            "generators whose inputs come from their sampler (noise, labels)",
-            key="models.generator",
+            "generators whose inputs come from their sampler (noise, labels)"
         )
     was_training = generator.training
     generator.eval()
@@ -81,10 +78,9 @@ def generate_features(
                 images = generator(*sampler(n, device))
                 if not isinstance(images, torch.Tensor) or images.dim() != 4:
                     shape = tuple(images.shape) if isinstance(images, torch.Tensor) else None
-                    raise ConfigError(
+                    raise ValueError(
                         f"{type(generator).__name__} must return images (N, C, H, W) for "
-                        f"FID/KID/IS, got {shape or type(images).__name__}",
-                        key="models.generator",
+                        f"FID/KID/IS, got {shape or type(images).__name__}"
                     )
                 out.append(extractor(images.to(device)))
                 done += n
@@ -174,10 +170,9 @@ class GeneratorMetric(EvaluationMetric):
     def generated_features(self, generator: nn.Module | None, device: Any) -> torch.Tensor:
         """Features of ``num_samples`` images of ``generator`` (see :func:`generate_features`)."""
         if generator is None:
-            raise ConfigError(
+            raise ValueError(
                 f"metric {self.name!r} evaluates the model named 'generator'; name the "
-                "generator `generator` under models:",
-                key="models",
+                "generator model `generator`"
             )
         device = torch.device(device)
         return generate_features(
@@ -215,20 +210,17 @@ class RealReferenceMetric(GeneratorMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if reference not in REFERENCES:
-            raise ConfigError(
-                f"unknown reference {reference!r}; {did_you_mean(reference, REFERENCES)}"
-            )
-        self.reference = reference
+        self.reference = check_choice(reference, "reference", REFERENCES, "reference")
         self.num_real = _positive_int("num_real", num_real, 2) if num_real is not None else None
         self.cache = RealFeatureCache(cache_dir) if cache else None
         self.recompute_real = bool(recompute_real)
         self._real_memory: tuple[dict[str, Any], torch.Tensor] | None = None
 
     def validate(self, trainer: Any) -> None:
-        """Called by the launcher before training: ``reference: val`` needs ``data.val``."""
+        """Called by the launcher before training: ``reference: val`` needs a validation
+        split (the trainer's ``val_loader``)."""
         if self.reference == "val" and getattr(trainer, "val_loader", None) is None:
-            self.reference_loader(None, None)  # raises the ConfigError
+            self.reference_loader(None, None)  # raises the ValueError
 
     def reference_loader(
         self, data_loader: DataLoader | None, val_loader: DataLoader | None
@@ -237,16 +229,13 @@ class RealReferenceMetric(GeneratorMetric):
         if self.reference in ("val", "auto") and val_loader is not None:
             return val_loader, "val"
         if self.reference == "val":
-            raise ConfigError(
-                f"metric {self.name!r} has reference: val but the config has no validation "
-                "split; add data.val (e.g. data.val: {args: {split: test}}) or use reference: "
-                "train",
-                key="data.val",
+            raise ValueError(
+                f"reference: val needs a validation split but the run has no validation split "
+                f"(metric {self.name!r}); add one or use reference: train"
             )
         if data_loader is None:
-            raise ConfigError(
-                f"metric {self.name!r} needs the training data loader for its real features",
-                key="data",
+            raise ValueError(
+                f"metric {self.name!r} needs the training data loader for its real features"
             )
         return data_loader, "train"
 
@@ -265,7 +254,7 @@ class RealReferenceMetric(GeneratorMetric):
         total = len(dataset)
         n = min(self.num_real or self.num_samples, total)
         if n < 2:
-            raise ConfigError(f"the {split} split has {total} image(s); FID/KID need at least 2")
+            raise ValueError(f"the {split} split has {total} image(s); FID/KID need at least 2")
         key = cache_key(dataset, split, extractor.fingerprint, n)
         if self._real_memory is not None and self._real_memory[0] == key:
             return self._real_memory[1].to(device), "memory", time.perf_counter() - start

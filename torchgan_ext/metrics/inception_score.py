@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from torchmetrics.image.inception import InceptionScore as _TMInceptionScore
 
-from ..errors import ConfigError
 from .base import GeneratorMetric, _positive_int
 from .features import InputSpec
 from .fid import PassThroughFeatures
@@ -107,7 +106,7 @@ class InceptionScore(GeneratorMetric):
         )
         self.splits = _positive_int("splits", splits)
         if self.splits > self.num_samples:
-            raise ConfigError(f"splits ({splits}) must not exceed num_samples ({num_samples})")
+            raise ValueError(f"splits: {splits} must not exceed num_samples ({num_samples})")
 
     def calculate_score(self, x: torch.Tensor) -> float:
         """IS (mean over splits) of class logits ``x``."""

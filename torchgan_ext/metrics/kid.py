@@ -20,7 +20,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.image.kid import KernelInceptionDistance as _TMKernelInceptionDistance
 
-from ..errors import ConfigError
 from .base import RealReferenceMetric, _positive_int
 from .features import InputSpec
 from .fid import PassThroughFeatures, _check_pair
@@ -130,10 +129,15 @@ class KernelInceptionDistance(RealReferenceMetric):
         self.subsets = _positive_int("subsets", subsets)
         self.subset_size = _positive_int("subset_size", subset_size, 2)
         self.degree = _positive_int("degree", degree)
-        if gamma is not None and not (isinstance(gamma, int | float) and gamma > 0):
-            raise ConfigError(f"gamma must be a positive number or null, got {gamma!r}")
-        if not (isinstance(coef, int | float) and not isinstance(coef, bool) and coef > 0):
-            raise ConfigError(f"coef must be a positive number, got {coef!r}")
+        if gamma is not None:
+            if isinstance(gamma, bool) or not isinstance(gamma, int | float):
+                raise TypeError(f"gamma: must be a positive number or null, got {gamma!r}")
+            if not gamma > 0:
+                raise ValueError(f"gamma: must be a positive number or null, got {gamma!r}")
+        if isinstance(coef, bool) or not isinstance(coef, int | float):
+            raise TypeError(f"coef: must be a positive number, got {coef!r}")
+        if not coef > 0:
+            raise ValueError(f"coef: must be a positive number, got {coef!r}")
         self.gamma = float(gamma) if gamma is not None else None
         self.coef = float(coef)
 

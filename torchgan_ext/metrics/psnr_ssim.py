@@ -45,7 +45,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from ..errors import ConfigError
+from .._validation import check_choice, check_int, check_positive_int
 from ..models.srgan import bicubic_upscale, sr_pair
 
 __all__ = [
@@ -177,16 +177,11 @@ class _SRQualityMetric(EvaluationMetric):
         bicubic_baseline: bool = True,
     ) -> None:
         super().__init__()
-        if channel not in CHANNELS:
-            raise ConfigError(f"unknown channel {channel!r}; valid: {', '.join(CHANNELS)}")
-        if crop_border is not None and (
-            isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0
-        ):
-            raise ConfigError(f"crop_border must be an integer >= 0, got {crop_border!r}")
-        if max_images is not None and (
-            isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1
-        ):
-            raise ConfigError(f"max_images must be a positive integer, got {max_images!r}")
+        check_choice(channel, "channel", CHANNELS, "channel")
+        if crop_border is not None:
+            check_int(crop_border, "crop_border", minimum=0)
+        if max_images is not None:
+            check_positive_int(max_images, "max_images")
         self.channel = channel
         self.crop_border = crop_border
         self.quantize = bool(quantize)
@@ -234,11 +229,10 @@ class _SRQualityMetric(EvaluationMetric):
                     target = to_pixel_range(hr, self.quantize)
                     sr = generator(lr)
                     if sr.shape != hr.shape:
-                        raise ConfigError(
+                        raise ValueError(
                             f"the generator turns {tuple(lr.shape[1:])} inputs into "
                             f"{tuple(sr.shape[1:])} images, but the validation targets are "
-                            f"{tuple(hr.shape[1:])}; check the generator's scale",
-                            key="models.generator.args.scale",
+                            f"{tuple(hr.shape[1:])}; check the generator's scale"
                         )
                     out = to_pixel_range(sr, self.quantize)
                     model_values.append(type(self).function(out, target, self.channel, border))
@@ -248,9 +242,7 @@ class _SRQualityMetric(EvaluationMetric):
         finally:
             generator.train(was_training)
         if not model_values:
-            raise ConfigError(
-                f"metric {self.name!r}: the validation split is empty", key="data.val"
-            )
+            raise ValueError(f"metric {self.name!r}: the validation split is empty")
         values = torch.cat(model_values).cpu()
         result: dict[str, Any] = {
             "value": float(values.mean()),
@@ -270,14 +262,11 @@ class _SRQualityMetric(EvaluationMetric):
     ) -> float:
         """The mean value of ``eval_generator`` over the validation split (``data.val``)."""
         if eval_generator is None:
-            raise ConfigError(
-                f"metric {self.name!r} evaluates the model named 'generator'", key="models"
-            )
+            raise ValueError(f"metric {self.name!r} evaluates the model named 'generator'")
         if val_loader is None:
-            raise ConfigError(
-                f"metric {self.name!r} needs a validation split; add data.val, e.g. "
-                "data.val: {args: {root: /data/DIV2K/DIV2K_valid_HR, crop: center}}",
-                key="data.val",
+            raise ValueError(
+                f"metric {self.name!r} needs a validation split (val_loader), e.g. a folder of "
+                "validation images with crop: center"
             )
         self.last_result = self.evaluate(eval_generator, val_loader, device)
         return self.last_result["value"]

@@ -22,15 +22,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchgan.metrics import EvaluationMetric
 
-from ..errors import ConfigError
 from ..losses.cutmix import cutmix_masks, mix
 from ..losses.unet import generator_inputs, unet_outputs
 
 __all__ = ["UNetCutMixAccuracy"]
 
 _NEEDS_VAL = (
-    "metric 'unet_cutmix_accuracy' needs held-back images: add a validation split, "
-    "e.g. data.val: {args: {split: test}}"
+    "metric 'unet_cutmix_accuracy' needs held-back images, but the run has no validation "
+    "split (val_loader); add one, e.g. a dataset's test split"
 )
 
 
@@ -109,13 +108,12 @@ class UNetCutMixAccuracy(EvaluationMetric):
     def validate(self, trainer: Any) -> None:
         """Called by the launcher before training: the run must have held-back data."""
         if getattr(trainer, "val_loader", None) is None:
-            raise ConfigError(_NEEDS_VAL, key="data.val")
+            raise ValueError(_NEEDS_VAL)
         for name in ("generator", "discriminator"):
             if name not in getattr(trainer, "model_names", [name]):
-                raise ConfigError(
+                raise ValueError(
                     f"metric 'unet_cutmix_accuracy' needs models named 'generator' and "
-                    f"'discriminator' (a U-Net discriminator); this run has no {name!r}",
-                    key="models",
+                    f"'discriminator' (a U-Net discriminator); this run has no {name!r}"
                 )
 
     def metric_ops(
@@ -128,6 +126,6 @@ class UNetCutMixAccuracy(EvaluationMetric):
     ) -> float:
         """Called by the trainer after each epoch (or every ``eval_every`` steps)."""
         if val_loader is None:
-            raise ConfigError(_NEEDS_VAL, key="data.val")
+            raise ValueError(_NEEDS_VAL)
         gen = eval_generator if self.use_ema and eval_generator is not None else generator
         return self.evaluate(gen, discriminator, val_loader, device)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torchgan.models import Discriminator
 
-from ..errors import ConfigError
+from .._validation import check_int, check_positive_int
 
 __all__ = ["AttributeClassifier"]
 
@@ -54,12 +54,12 @@ class AttributeClassifier(Discriminator):
             ("conv_dim", conv_dim),
             ("max_dim", max_dim),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(repeat_num, bool) or not isinstance(repeat_num, int) or repeat_num < 0:
-            raise ConfigError(f"repeat_num must be >= 0, got {repeat_num!r}")
+            check_positive_int(value, name)
+        check_int(repeat_num, "repeat_num", minimum=0)
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise TypeError(f"dropout: must be a number in [0, 1), got {dropout!r}")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+            raise ValueError(f"dropout: must be in [0, 1), got {dropout!r}")
         super().__init__(input_dims=in_channels, label_type="none")
         self.c_dim = c_dim
         d = conv_dim

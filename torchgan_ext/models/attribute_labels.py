@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, did_you_mean
+from .._validation import close_matches
 
 __all__ = [
     "CELEBA_HAIR_COLORS",
@@ -65,8 +65,9 @@ def resolve_exclusive_groups(
         Index tuples in ascending order.
 
     Raises:
-        ConfigError: An unknown name or an index out of range, a group of fewer than two
-            members, or an attribute in two groups.
+        TypeError: Groups or members of the wrong type (the message starts with ``name``).
+        ValueError: An unknown name or an index out of range, a group of fewer than two
+            members, or an attribute in two groups (the message starts with ``name.<group>``).
     """
     if groups is None:
         if attributes is None:
@@ -74,13 +75,17 @@ def resolve_exclusive_groups(
         hair = tuple(i for i, a in enumerate(attributes) if a in CELEBA_HAIR_COLORS)
         return (hair,) if len(hair) >= 2 else ()
     if isinstance(groups, str) or not isinstance(groups, Sequence):
-        raise _error(name, f"expected a list of lists of attribute names, got {groups!r}")
+        raise _error(
+            name, f"expected a list of lists of attribute names, got {groups!r}", TypeError
+        )
     out: list[tuple[int, ...]] = []
     seen: dict[int, int] = {}
     for g, group in enumerate(groups):
         where = f"{name}.{g}"
         if isinstance(group, str) or not isinstance(group, Sequence):
-            raise _error(where, f"expected a list of attribute names or indices, got {group!r}")
+            raise _error(
+                where, f"expected a list of attribute names or indices, got {group!r}", TypeError
+            )
         indices = [_index_of(member, attributes, c_dim, where) for member in group]
         if len(set(indices)) < 2:
             raise _error(where, f"a group needs at least two different attributes, got {group!r}")
@@ -97,8 +102,8 @@ def resolve_exclusive_groups(
     return tuple(out)
 
 
-def _error(name: str, message: str) -> ConfigError:
-    return ConfigError(f"{name}: {message}")
+def _error(name: str, message: str, kind: type[Exception] = ValueError) -> Exception:
+    return kind(f"{name}: {message}")
 
 
 def _index_of(member: Any, attributes: Sequence[str] | None, c_dim: int, name: str) -> int:
@@ -114,9 +119,9 @@ def _index_of(member: Any, attributes: Sequence[str] | None, c_dim: int, name: s
                 "pass attributes (taken from the dataset) or use indices",
             )
         if member not in attributes:
-            raise _error(name, f"unknown attribute {member!r}; {did_you_mean(member, attributes)}")
+            raise _error(name, f"unknown attribute {member!r}; {close_matches(member, attributes)}")
         return list(attributes).index(member)
-    raise _error(name, f"expected an attribute name or index, got {member!r}")
+    raise _error(name, f"expected an attribute name or index, got {member!r}", TypeError)
 
 
 def is_domain_index(labels: torch.Tensor) -> bool:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchgan.models import Discriminator, Generator
 
-from ..errors import ConfigError
+from .._validation import check_positive_int
 from ..layers import ResBlockDown, ResBlockUp, SelfAttention2d, init_weights
 from ..layers.spectral import make_conv2d, make_embedding, make_linear
 
@@ -44,20 +44,22 @@ _D_WIDTHS = {
 
 
 def _check_common(size: int, size_arg: str, channels: int, channels_arg: str, step: int) -> None:
-    if size not in SIZES:
-        raise ConfigError(
-            f"{size_arg} must be one of {', '.join(map(str, SIZES))} (a power of two from 32 to "
-            f"256), got {size}"
+    if size not in SIZES or isinstance(size, bool):
+        raise ValueError(
+            f"{size_arg}: must be one of {', '.join(map(str, SIZES))} (a power of two from 32 to "
+            f"256), got {size!r}"
         )
-    if channels < 1:
-        raise ConfigError(f"{channels_arg} must be >= 1, got {channels}")
-    if step < 1:
-        raise ConfigError(f"step_channels must be >= 1, got {step}")
+    check_positive_int(channels, channels_arg)
+    check_positive_int(step, "step_channels")
 
 
 def _check_classes(num_classes: int | None) -> None:
-    if num_classes is not None and num_classes < 1:
-        raise ConfigError(f"num_classes must be >= 1 (or null: unconditional), got {num_classes}")
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+    ):
+        raise ValueError(
+            f"num_classes: must be an integer >= 1 (or null: unconditional), got {num_classes!r}"
+        )
 
 
 def _attention_at(
@@ -68,8 +70,8 @@ def _attention_at(
     if resolution is None:
         resolution = min(32, size // 2)
     if resolution not in valid:
-        raise ConfigError(
-            f"attention_resolution must be one of {', '.join(map(str, valid))} for size {size}, "
+        raise ValueError(
+            f"attention_resolution: must be one of {', '.join(map(str, valid))} for size {size}, "
             f"got {resolution} (or set attention: false)"
         )
     return resolution
@@ -116,8 +118,7 @@ class SAGANGenerator(Generator):
     ) -> None:
         _check_common(out_size, "out_size", out_channels, "out_channels", step_channels)
         _check_classes(num_classes)
-        if encoding_dims < 1:
-            raise ConfigError(f"encoding_dims must be >= 1, got {encoding_dims}")
+        check_positive_int(encoding_dims, "encoding_dims")
         super().__init__(encoding_dims, "none" if num_classes is None else "required")
         self.out_size = out_size
         self.out_channels = out_channels
@@ -150,7 +151,7 @@ class SAGANGenerator(Generator):
         try:
             init_weights(self, method)
         except ValueError as e:
-            raise ConfigError(f"init: {e}") from e
+            raise ValueError(f"init: {e}") from e
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Generate images ``[B, out_channels, out_size, out_size]`` in [-1, 1].
@@ -261,7 +262,7 @@ class SAGANDiscriminator(Discriminator):
         try:
             init_weights(self, method)
         except ValueError as e:
-            raise ConfigError(f"init: {e}") from e
+            raise ValueError(f"init: {e}") from e
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Score images ``[B, in_channels, H, W]``; ``labels`` ``[B]`` when conditional."""

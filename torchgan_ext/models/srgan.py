@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchgan.models import Discriminator, Generator
 
-from ..errors import ConfigError
+from .._validation import check_choice, check_int, check_positive_int
 
 __all__ = [
     "SRResNetGenerator",
@@ -61,7 +61,7 @@ def sr_pair(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(lr, hr)`` of a super-resolution batch.
 
     Raises:
-        ConfigError: The batch is not a pair of image tensors (a dataset that is not
+        ValueError: The batch is not a pair of image tensors (a dataset that is not
             ``super_resolution``).
     """
     if (
@@ -73,10 +73,9 @@ def sr_pair(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         and batch[1].dim() == 4
     ):
         return batch[0], batch[1]
-    raise ConfigError(
+    raise ValueError(
         "super-resolution losses need batches of (low-resolution, high-resolution) images; "
-        "use the super_resolution dataset",
-        key="data.name",
+        "use the super_resolution dataset"
     )
 
 
@@ -84,10 +83,10 @@ def upsampling_factors(scale: int) -> list[int]:
     """The sub-pixel steps of ``scale``: factors 2 (and one 3), e.g. 8 -> [2, 2, 2], 6 -> [2, 3].
 
     Raises:
-        ConfigError: ``scale`` is not a product of 2s and at most one 3 (2, 3, 4, 6, 8, ...).
+        TypeError: ``scale`` is not an integer.
+        ValueError: ``scale`` is not a product of 2s and at most one 3 (2, 3, 4, 6, 8, ...).
     """
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-        raise ConfigError(f"scale must be an integer >= 2, got {scale!r}")
+    check_int(scale, "scale", minimum=2)
     factors, rest = [], scale
     while rest % 2 == 0:
         factors.append(2)
@@ -96,17 +95,11 @@ def upsampling_factors(scale: int) -> list[int]:
         factors.append(3)
         rest = 1
     if rest != 1:
-        raise ConfigError(
-            f"scale {scale} cannot be built from x2 and x3 sub-pixel steps; valid: 2, 3, 4, 6, "
+        raise ValueError(
+            f"scale: {scale} cannot be built from x2 and x3 sub-pixel steps; valid: 2, 3, 4, 6, "
             "8, 12, 16, ..."
         )
     return factors
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class _ResidualBlock(nn.Module):
@@ -166,18 +159,15 @@ class SRResNetGenerator(Generator):
         bicubic_skip: bool = False,
     ) -> None:
         factors = upsampling_factors(scale)
-        _positive("in_channels", in_channels)
-        _positive("out_channels", out_channels)
-        _positive("width", width)
-        if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
-            raise ConfigError(f"num_blocks must be an integer >= 0, got {num_blocks!r}")
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ConfigError(
-                f"unknown output_activation {output_activation!r}; valid: "
-                f"{', '.join(OUTPUT_ACTIVATIONS)}"
-            )
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
+        check_positive_int(width, "width")
+        check_int(num_blocks, "num_blocks", minimum=0)
+        check_choice(
+            output_activation, "output_activation", OUTPUT_ACTIVATIONS, "output_activation"
+        )
         if bicubic_skip and in_channels != out_channels:
-            raise ConfigError("bicubic_skip needs in_channels == out_channels")
+            raise ValueError("bicubic_skip: needs in_channels == out_channels")
         super().__init__(encoding_dims=in_channels, label_type="none")
         self.scale = scale
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -268,10 +258,10 @@ class SRGANDiscriminator(Discriminator):
         batch_norm: bool = True,
         negative_slope: float = 0.2,
     ) -> None:
-        _positive("in_channels", in_channels)
-        _positive("width", width)
-        _positive("hidden", hidden)
-        _positive("pool_size", pool_size)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(width, "width")
+        check_positive_int(hidden, "hidden")
+        check_positive_int(pool_size, "pool_size")
         super().__init__(input_dims=in_channels, label_type="none")
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, width, 3, padding=1),

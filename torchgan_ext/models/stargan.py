@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torchgan.models import Discriminator, Generator
 
-from ..errors import ConfigError
+from .._validation import check_int, check_positive_int
 from .attribute_labels import (
     Groups,
     as_attribute_vector,
@@ -42,12 +42,6 @@ def tile_labels(labels: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Tile label vectors ``[B, c]`` spatially to ``[B, c, H, W]`` (every pixel holds ``c``)."""
     h, w = int(size[0]), int(size[1])
     return labels[:, :, None, None].expand(-1, -1, h, w)
-
-
-def _positive(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class ResidualBlock(nn.Module):
@@ -110,17 +104,16 @@ class StarGANGenerator(Generator):
         repeat_num: int = 6,
         num_down: int = 2,
     ) -> None:
-        super().__init__(encoding_dims=_positive(c_dim, "c_dim"), label_type="required")
-        _positive(num_down, "num_down")
-        _positive(in_channels, "in_channels")
-        _positive(conv_dim, "conv_dim")
-        if isinstance(repeat_num, bool) or not isinstance(repeat_num, int) or repeat_num < 0:
-            raise ConfigError(f"repeat_num must be >= 0, got {repeat_num!r}")
+        super().__init__(encoding_dims=check_positive_int(c_dim, "c_dim"), label_type="required")
+        check_positive_int(num_down, "num_down")
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(conv_dim, "conv_dim")
+        check_int(repeat_num, "repeat_num", minimum=0)
         if attributes is not None:
             attributes = list(attributes)
             if len(attributes) != c_dim:
-                raise ConfigError(
-                    f"c_dim={c_dim} but {len(attributes)} attributes are selected "
+                raise ValueError(
+                    f"c_dim: {c_dim} but {len(attributes)} attributes are selected "
                     f"({', '.join(attributes)}); leave c_dim out to take it from the dataset"
                 )
         self.c_dim = c_dim
@@ -211,7 +204,7 @@ def _size_pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
         return size, size
     if isinstance(size, Sequence) and len(size) == 2 and all(isinstance(s, int) for s in size):
         return int(size[0]), int(size[1])
-    raise ConfigError(f"{name}: expected an int or [height, width], got {size!r}")
+    raise TypeError(f"{name}: expected an int or [height, width], got {size!r}")
 
 
 class StarGANDiscriminator(Discriminator):
@@ -244,18 +237,20 @@ class StarGANDiscriminator(Discriminator):
         conv_dim: int = 64,
         repeat_num: int = 6,
     ) -> None:
-        super().__init__(input_dims=_positive(in_channels, "in_channels"), label_type="none")
-        _positive(c_dim, "c_dim")
-        _positive(conv_dim, "conv_dim")
-        _positive(repeat_num, "repeat_num")
+        super().__init__(
+            input_dims=check_positive_int(in_channels, "in_channels"), label_type="none"
+        )
+        check_positive_int(c_dim, "c_dim")
+        check_positive_int(conv_dim, "conv_dim")
+        check_positive_int(repeat_num, "repeat_num")
         h, w = _size_pair(image_size, "image_size")
         step = 2**repeat_num
         if h % step or w % step:
             common = math.gcd(h, w)
             fits = (common & -common).bit_length() - 1
-            raise ConfigError(
-                f"repeat_num={repeat_num}: the image size {h}x{w} is not a multiple of "
-                f"2**repeat_num = {step}; use repeat_num <= {fits} (6 for 64-256)"
+            raise ValueError(
+                f"repeat_num: {repeat_num} does not fit the image size {h}x{w}, which is not a "
+                f"multiple of 2**repeat_num = {step}; use repeat_num <= {fits} (6 for 64-256)"
             )
         self.c_dim = c_dim
         self.image_size = (h, w)

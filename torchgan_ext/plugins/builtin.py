@@ -94,7 +94,7 @@ def torchgan_ext_register_datasets(registry):
     registry.register("digits", Digits)
     registry.register("celeba", CelebA)
     registry.register("cityscapes", Cityscapes)
-    registry.register("super_resolution", SuperResolution)
+    registry.register("super_resolution", SuperResolution, component_args={"dataset": "datasets"})
     registry.register("image_folder", ImageFolder)
     registry.register("skimage_photos", SkimagePhotos)
 

@@ -301,10 +301,12 @@ def test_torch_optimizers_by_name(tmp_path, name):
     cfg = tiny_config(tmp_path / "r", trainer={"max_steps": 2, "sample_size": 4})
     args = {"lr": 1.0e-3, "momentum": 0.9} if name in ("sgd", "rmsprop") else {"lr": 1.0e-3}
     cfg["models"]["generator"]["optimizer"] = {"name": name, "args": args}
-    trainer = build_trainer(config.config_from_dict(cfg))[0]
-    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    trainer, loader = build_trainer(config.config_from_dict(cfg))
     opt = trainer.optimizer_generator
     assert type(opt).__name__.lower() == name and opt.param_groups[0]["lr"] == 1.0e-3
-    result = run(config.config_from_dict(cfg), overwrite=True)
-    after = list(result.trainer.generator.parameters())
+    # this trainer's own weights before training, not those of a separately built trainer
+    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    trainer.train(loader)
+    assert trainer.step == 2
+    after = list(trainer.generator.parameters())
     assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))

@@ -30,7 +30,6 @@ __all__ = [
     "DISABLE_AUTOLOAD_ENV",
     "BUILTIN_PLUGINS",
     "load_plugins",
-    "get_plugin_manager",
 ]
 
 ENTRY_POINT_GROUP = "torchgan_ext"
@@ -163,15 +162,6 @@ def _fill_registries(pm: pluggy.PluginManager) -> None:
         for impl in hook.get_hookimpls():
             module_name = getattr(impl.plugin, "__name__", impl.plugin_name)
             impl.function(registry=RegistryView(registry, module_name))
-
-
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The current plugin manager, loading the default plugins on first use."""
-    if _state["pm"] is None:
-        load_plugins()
-    pm = _state["pm"]
-    assert pm is not None
-    return pm
 
 
 def _lazy_default_load() -> None:

@@ -158,7 +158,10 @@ class SuperResolution(Dataset):
 
     @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = index % (len(self) // self.repeats)
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} items")
+        index = index % (n // self.repeats)  # each image is visited `repeats` times
         if self.source is not None:
             item = self.source[index]
             image = item[0] if isinstance(item, tuple | list) else item

@@ -8,10 +8,13 @@ from .attribute_digits import ATTRIBUTE_DIGITS_ATTRIBUTES, write_attribute_digit
 from .celeba import CELEBA_ATTRIBUTES, FakeCelebA, index_color, write_celeba
 from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
 from .configs import tiny_config
+from .datasets import DatasetTestCase, write_image_folder
 from .digits_score import DigitsScore, digits_score, score_digit_images
 
 __all__ = [
     "tiny_config",
+    "DatasetTestCase",
+    "write_image_folder",
     "CELEBA_ATTRIBUTES",
     "FakeCelebA",
     "write_celeba",

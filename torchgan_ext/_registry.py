@@ -68,6 +68,14 @@ class Registry:
     Example:
         >>> from torchgan_ext import MODELS
         >>> generator_cls = MODELS.get("dcgan_generator")
+        >>> generator_cls.__name__
+        'DCGANGenerator'
+        >>> "dcgan_generator" in MODELS
+        True
+        >>> MODELS.get("dcgan_generater")
+        Traceback (most recent call last):
+            ...
+        torchgan_ext.errors.UnknownComponentError: ...did you mean 'dcgan_generator'...
     """
 
     def __init__(self, kind: str) -> None:

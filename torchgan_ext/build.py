@@ -302,6 +302,7 @@ def build(
             own error, naming the key.
 
     Example:
+        >>> import torch
         >>> from torchgan_ext import MODELS
         >>> g = build(MODELS, "dcgan_generator", {"step_channels": 8}, key="models.g.args",
         ...           data={"image_size": 16, "channels": 1})

@@ -55,8 +55,13 @@ class Callback:
         ...     def on_train_batch_end(self, trainer):
         ...         if trainer.step % self.every == 0:
         ...             print(trainer.step)
-        >>> PrintEvery(10).every
+        >>> from types import SimpleNamespace
+        >>> callback = PrintEvery(10)
+        >>> for step in (9, 10, 11, 20):
+        ...     callback.on_train_batch_end(SimpleNamespace(step=step))
         10
+        20
+        >>> callback.on_train_start(SimpleNamespace(step=0))  # the other hooks are no-ops
     """
 
     def setup(self, trainer: Any) -> None:

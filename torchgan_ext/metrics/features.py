@@ -79,6 +79,14 @@ class InputSpec:
             protocol evaluates saved images). Implied by ``uint8``.
         mean: Per-channel mean subtracted after the range conversion (``zero_one`` only).
         std: Per-channel standard deviation divided by after subtracting ``mean``.
+
+    Example:
+        >>> InputSpec.coerce({"size": 299, "channels": 3}) == InputSpec(size=299, channels=3)
+        True
+        >>> InputSpec.coerce({"sise": 299})
+        Traceback (most recent call last):
+            ...
+        ValueError: input_spec: unknown field 'sise'; did you mean 'size'?
     """
 
     value_range: Literal["minus_one_one", "zero_one", "uint8"] = "minus_one_one"
@@ -123,6 +131,16 @@ def prepare_images(images: torch.Tensor, spec: InputSpec) -> torch.Tensor:
 
     Returns:
         The extractor's input (``torch.uint8`` for ``value_range="uint8"``, else float32).
+
+    Example:
+        >>> images = torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3)  # one grey 1x3 image
+        >>> x = prepare_images(images, InputSpec(value_range="uint8", channels=3))
+        >>> x.dtype, tuple(x.shape)
+        (torch.uint8, (1, 3, 1, 3))
+        >>> x[0, :, 0].tolist()  # grey repeated to RGB; -1 -> 0, 0 -> 128, 1 -> 255
+        [[0, 128, 255], [0, 128, 255], [0, 128, 255]]
+        >>> prepare_images(images, InputSpec(value_range="zero_one")).flatten().tolist()
+        [0.0, 0.5, 1.0]
     """
     if images.dim() != 4:
         raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")

@@ -85,9 +85,10 @@ class KernelInceptionDistance(RealReferenceMetric):
         degree: Degree of the polynomial kernel.
         gamma: Kernel scale (default ``1 / D``).
         coef: Kernel constant.
-        extractor, weights, extractor_args, input_spec, num_samples, num_real, batch_size,
-        reference, cache, cache_dir, recompute_real, seed: As for
+        extractor, weights, extractor_args, input_spec: As for
             :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
+        num_samples, num_real, batch_size, reference, cache, cache_dir, recompute_real, seed: As
+            for :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
     """
 
     name = "kid"

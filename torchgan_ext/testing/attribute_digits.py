@@ -15,7 +15,13 @@ dataset reads them (``crop_size: null``).
 
 Example:
     >>> from torchgan_ext.testing import write_attribute_digits
-    >>> fake = write_attribute_digits("data/attribute_digits")  # data.args.root
+    >>> fake = write_attribute_digits(tmp_path, num_images=20)  # data.args.root
+    >>> fake.attributes
+    ['Black_Hair', 'Blond_Hair', 'Brown_Hair', 'Male', 'Young']
+    >>> fake.labels[:, :3].sum(axis=1).tolist() == [1] * 20  # exactly one hair colour
+    True
+    >>> sorted(p.name for p in (tmp_path / "celeba" / "img_align_celeba").iterdir())[:2]
+    ['000001.png', '000002.png']
 """
 
 from __future__ import annotations

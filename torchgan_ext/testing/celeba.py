@@ -9,6 +9,10 @@ Example:
     >>> from torchgan_ext.testing import write_celeba
     >>> fake = write_celeba(tmp_path, num_images=12, size=(22, 18))
     >>> # data.args.root = fake.root (or tmp_path, which holds celeba/)
+    >>> fake.root == tmp_path / "celeba", fake.labels.shape, fake.filenames[0]
+    (True, (12, 40), '000001.jpg')
+    >>> len(fake.indices("train")), len(fake.indices("valid")), len(fake.indices("test"))
+    (8, 2, 2)
 """
 
 from __future__ import annotations

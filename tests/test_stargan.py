@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +15,9 @@ from torchgan.losses.functional import wasserstein_gradient_penalty
 
 from torchgan_ext import build_trainer, config, run
 from torchgan_ext._registry import LOSSES, METRICS, MODELS
-from torchgan_ext.errors import ConfigError, MissingWeightsError
+from torchgan_ext.build import build
+from torchgan_ext.cli import main
+from torchgan_ext.errors import ConfigError
 from torchgan_ext.losses.classification import AttributeClassificationLoss
 from torchgan_ext.losses.penalty import gradient_norms, interpolate, per_sample_gradient_penalty
 from torchgan_ext.losses.stargan import (
@@ -34,6 +37,10 @@ from torchgan_ext.models.attribute_labels import (
     single_flip_targets,
 )
 from torchgan_ext.models.stargan import tile_labels
+from torchgan_ext.plugins.classifier_runs import (
+    attribute_accuracy_from_run,
+    resolve_classifier_weights,
+)
 from torchgan_ext.testing import write_attribute_digits, write_celeba
 from torchgan_ext.testing.attribute_digits import ATTRIBUTE_DIGITS_ATTRIBUTES
 from torchgan_ext.trainer.schedulers import LinearDecayLR
@@ -57,7 +64,11 @@ def test_registered_names():
     assert LOSSES.get("stargan_generator") is StarGANGeneratorLoss
     assert LOSSES.get("stargan_discriminator") is StarGANDiscriminatorLoss
     assert LOSSES.get("attribute_classification") is AttributeClassificationLoss
-    assert METRICS.get("attribute_accuracy") is AttributeAccuracy
+    assert METRICS.get("attribute_accuracy") is attribute_accuracy_from_run  # -> AttributeAccuracy
+    assert METRICS.entry("attribute_accuracy").data_args == {
+        "c_dim": "num_attributes",
+        "in_channels": "channels",
+    }
     assert METRICS.get("classifier_accuracy") is ClassifierAccuracy
 
 
@@ -470,11 +481,9 @@ def sign_weights(tmp_path):
     return path
 
 
-def test_attribute_accuracy_known_answers(sign_weights):
+def _known_answers(metric: AttributeAccuracy) -> None:
     c = _labels(40, seed=1)
     loader = DataLoader(TensorDataset(_encode(c), c), batch_size=16)
-    args = {"conv_dim": 5, "repeat_num": 0}
-    metric = AttributeAccuracy(weights=str(sign_weights), classifier_args=args)
     assert metric.metric_ops("cpu", generator=EncodingGenerator("perfect"), val_loader=loader) == 1
     assert metric.last_result["real_accuracy"] == 1.0
     assert metric.last_result["images"] == 40 and metric.last_result["translations"] == 200
@@ -493,36 +502,166 @@ def test_attribute_accuracy_known_answers(sign_weights):
     assert value == pytest.approx(float((targets[:, 3] == 0).double().mean()))
     assert metric.last_result["per_attribute"]["Male"] == pytest.approx(value)
     assert metric.last_result["per_attribute"]["Young"] == 1.0
+    assert set(metric.last_result) == {
+        "value",
+        "images",
+        "translations",
+        "per_target",
+        "per_attribute",
+        "real_accuracy",
+        "real_per_attribute",
+        "classifier",
+    }
+
+
+def test_attribute_accuracy_known_answers():
+    """The component judges with the module it is given (no registry, no files)."""
+    metric = AttributeAccuracy(_sign_classifier(), classifier_attributes=ATTRS)
+    _known_answers(metric)
+    assert metric.last_result["classifier"] == "AttributeClassifier"
 
     # max_images and the training split (reference: train) are honoured
-    capped = AttributeAccuracy(
-        weights=str(sign_weights), classifier_args={"conv_dim": 5, "repeat_num": 0}, max_images=10
-    )
+    c = _labels(40, seed=1)
+    loader = DataLoader(TensorDataset(_encode(c), c), batch_size=16)
+    capped = AttributeAccuracy(_sign_classifier(), max_images=10, classifier_source="hand-set")
     capped.metric_ops("cpu", generator=EncodingGenerator("perfect"), data_loader=loader)
-    assert capped.last_result["images"] == 10
+    assert capped.last_result["images"] == 10 and capped.last_result["classifier"] == "hand-set"
+
+
+def test_attribute_accuracy_from_weights_file(sign_weights):
+    """The launcher's factory: same classifier from the weights file, same numbers."""
+    args = {"conv_dim": 5, "repeat_num": 0}
+    metric = attribute_accuracy_from_run(
+        weights=str(sign_weights), classifier_args=args, c_dim=5, in_channels=5
+    )
+    assert isinstance(metric, AttributeAccuracy)
+    assert metric.classifier_attributes is None  # a bare state dict: no run config
+    for k, v in _sign_classifier().state_dict().items():
+        torch.testing.assert_close(metric.classifier.state_dict()[k], v)
+    _known_answers(metric)
+    assert metric.last_result["classifier"] == str(sign_weights)
+    # through the launcher: c_dim and in_channels come from the dataset (registry data_args)
+    built = build(
+        METRICS,
+        "attribute_accuracy",
+        {"weights": str(sign_weights), "classifier_args": args},
+        key="metrics.0.args",
+        data={"num_attributes": 5, "channels": 5, "image_size": 4},
+    )
+    _known_answers(built)
+
+
+def test_building_the_judge_draws_no_random_numbers(sign_weights):
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    attribute_accuracy_from_run(
+        weights=str(sign_weights), classifier_args={"conv_dim": 5, "repeat_num": 0}, c_dim=5,
+        in_channels=5,
+    )  # fmt: skip
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_attribute_accuracy_component_errors():
+    with pytest.raises(TypeError, match="^classifier: expected a trained nn.Module"):
+        AttributeAccuracy("attribute_classifier")
+    with pytest.raises(
+        ValueError, match="^reference: unknown reference 'vall'; did you mean 'val'"
+    ):
+        AttributeAccuracy(_sign_classifier(), reference="vall")
+    with pytest.raises(ValueError, match="^max_images: must be a positive integer"):
+        AttributeAccuracy(_sign_classifier(), max_images=0)
+    with pytest.raises(ValueError, match="^classification: unknown classification 'bc'"):
+        AttributeAccuracy(_sign_classifier(), classification="bc")
+    metric = AttributeAccuracy(_sign_classifier(), reference="val")
+    c = _labels(4)
+    loader = DataLoader(TensorDataset(_encode(c), c), batch_size=4)
+    with pytest.raises(ValueError, match="^reference: val needs a validation split"):
+        metric.loader(None, loader)
+    with pytest.raises(ValueError, match="^reference: .*no validation split"):
+        metric.validate(SimpleNamespace(val_loader=None, generator=EncodingGenerator("perfect")))
+    metric = AttributeAccuracy(_sign_classifier(), classifier_attributes=ATTRS[::-1])
+    with pytest.raises(ValueError, match="evaluates the model named 'generator'"):
+        metric.metric_ops("cpu", generator=None, val_loader=loader)
+    with pytest.raises(ValueError, match="needs a translation generator G\\(x, c\\) with c_dim"):
+        metric.metric_ops("cpu", generator=nn.Identity(), val_loader=loader)
+    with pytest.raises(ValueError, match="was trained on attributes"):
+        metric.metric_ops("cpu", generator=EncodingGenerator("perfect"), val_loader=loader)
+    # a classifier with another number of outputs: refused before and while evaluating
+    wide = AttributeAccuracy(_sign_classifier(6))
+    with pytest.raises(ValueError, match="has 6 outputs but the generator translates 5"):
+        wide.validate(SimpleNamespace(val_loader=loader, generator=EncodingGenerator("perfect")))
+    odd = AttributeAccuracy(
+        nn.Sequential(nn.Flatten(), nn.Linear(5 * 4 * 4, 3)), classifier_source="x"
+    )
+    with pytest.raises(ValueError, match=r"classifier \(x\) returns logits of shape \(4, 3\)"):
+        odd.metric_ops("cpu", generator=EncodingGenerator("perfect"), val_loader=loader)
 
 
 def test_attribute_accuracy_never_uses_random_weights(tmp_path, sign_weights):
-    with pytest.raises(MissingWeightsError, match="never with random weights"):
-        AttributeAccuracy()
-    with pytest.raises(MissingWeightsError, match=r"nothing\.pt does not exist"):
-        AttributeAccuracy(weights=str(tmp_path / "nothing.pt"))
+    with pytest.raises(ValueError, match="^weights: .*never with random weights"):
+        attribute_accuracy_from_run()
+    with pytest.raises(FileNotFoundError, match=r"^weights: .*nothing\.pt does not exist"):
+        attribute_accuracy_from_run(weights=str(tmp_path / "nothing.pt"))
     (tmp_path / "empty_run" / "checkpoints").mkdir(parents=True)
-    with pytest.raises(MissingWeightsError, match=r"no checkpoint \(ckpt-\*\.pt\)"):
-        AttributeAccuracy(weights=str(tmp_path / "empty_run"))
+    with pytest.raises(FileNotFoundError, match=r"^weights: no checkpoint \(ckpt-\*\.pt\)"):
+        attribute_accuracy_from_run(weights=str(tmp_path / "empty_run"))
+    with pytest.raises(FileNotFoundError, match="stargan_classifier_digits.yaml"):
+        resolve_classifier_weights(tmp_path / "empty_run")
     # weights that do not fit the classifier's arguments: a clear error, not a random model
-    metric = AttributeAccuracy(weights=str(sign_weights), classifier_args={"conv_dim": 8})
-    c = _labels(4)
-    loader = DataLoader(TensorDataset(_encode(c), c), batch_size=4)
-    with pytest.raises(ConfigError, match="does not fit classifier 'attribute_classifier'"):
-        metric.metric_ops("cpu", generator=EncodingGenerator("perfect"), val_loader=loader)
+    with pytest.raises(ValueError, match="^weights: .*does not fit classifier 'attribute_class"):
+        attribute_accuracy_from_run(
+            weights=str(sign_weights), classifier_args={"conv_dim": 8}, c_dim=5, in_channels=5
+        )
     torch.save({"models": {"other": {}}}, tmp_path / "run.pt")
-    with pytest.raises(ConfigError, match="has no model 'classifier'"):
-        AttributeAccuracy(weights=str(tmp_path / "run.pt"))
-    with pytest.raises(ConfigError, match="did you mean 'val'"):
-        AttributeAccuracy(weights=str(sign_weights), reference="vall")
-    with pytest.raises(ConfigError, match="no validation split"):
-        AttributeAccuracy(weights=str(sign_weights), reference="val").loader(None, loader)
+    with pytest.raises(ValueError, match="^weights: .*has no model 'classifier'"):
+        attribute_accuracy_from_run(weights=str(tmp_path / "run.pt"))
+    with pytest.raises(ValueError, match="^classifier: unknown model 'atribute_classifier'"):
+        attribute_accuracy_from_run(weights=str(sign_weights), classifier="atribute_classifier")
+    with pytest.raises(ValueError, match="^classifier_args: missing required argument.*'c_dim'"):
+        attribute_accuracy_from_run(weights=str(sign_weights))  # nothing gives c_dim
+    with pytest.raises(ValueError, match="did you mean 'val'"):
+        attribute_accuracy_from_run(
+            weights=str(sign_weights), classifier_args={"conv_dim": 5, "repeat_num": 0},
+            c_dim=5, in_channels=5, reference="vall",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "fragment"),
+    [
+        ({}, "metrics.0.args.weights", "never with random weights"),
+        ({"weights": "MISSING"}, "metrics.0.args.weights", "nothing.pt does not exist"),
+        (
+            {"classifier_args": {"conv_dm": 5}},
+            "metrics.0.args.classifier_args.conv_dm",
+            "did you mean 'conv_dim'",
+        ),
+        (
+            {"classifier_args": {"conv_dim": 0}},
+            "metrics.0.args.classifier_args.conv_dim",
+            "must be a positive integer",
+        ),
+        ({"classifier_args": {"conv_dim": 8}}, "metrics.0.args.weights", "does not fit"),
+        ({"classifier": "atribute_classifier"}, "metrics.0.args.classifier", "did you mean"),
+        ({"reference": "vall"}, "metrics.0.args.reference", "did you mean 'val'"),
+        ({"max_images": 0}, "metrics.0.args.max_images", "positive integer"),
+    ],
+)
+def test_launcher_names_the_config_key(tmp_path, sign_weights, args, key, fragment):
+    full = {"weights": str(sign_weights), "classifier_args": {"conv_dim": 5, "repeat_num": 0}}
+    full.update(args)
+    if not args:
+        del full["weights"]
+    elif full["weights"] == "MISSING":
+        full["weights"] = str(tmp_path / "nothing.pt")
+    data = {"num_attributes": 5, "channels": 5}
+    with pytest.raises(ConfigError) as info:
+        build(METRICS, "attribute_accuracy", full, key="metrics.0.args", data=data)
+    assert info.value.key == key, info.value
+    assert fragment in info.value.message
+    with pytest.raises(ConfigError, match="unknown argument 'weight'.*did you mean 'weights'"):
+        build(METRICS, "attribute_accuracy", {"weight": "x"}, key="metrics.0.args")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,7 +748,7 @@ def test_stargan_digits_config_trains_and_is_judged(classifier_run, digits_root,
     details = trainer.metrics["AttributeAccuracy"].last_result
     assert details["images"] == 3 and details["translations"] == 15
     # the judge is the trained classifier of the classifier run, loaded exactly
-    judge = trainer.metrics["AttributeAccuracy"]._classifier
+    judge = trainer.metrics["AttributeAccuracy"].classifier
     trained = torch.load(sorted((clf_out / "checkpoints").glob("*.pt"))[-1], weights_only=True)
     for k, v in judge.state_dict().items():
         torch.testing.assert_close(v, trained["models"]["classifier"][k])
@@ -622,14 +761,64 @@ def test_stargan_digits_config_trains_and_is_judged(classifier_run, digits_root,
     assert (w, h) == (6 * (8 + 2) + 2, 3 * (8 + 2) + 2)
 
 
+def test_judge_of_a_run_directory(classifier_run):
+    """The run's config.yaml gives the classifier's name, arguments and attributes."""
+    clf_out, _ = classifier_run
+    metric = attribute_accuracy_from_run(weights=str(clf_out))
+    newest = sorted((clf_out / "checkpoints").glob("ckpt-*.pt"))[-1]
+    assert metric.classifier_source == str(newest)
+    assert metric.classifier_attributes == ATTRS
+    assert isinstance(metric.classifier, AttributeClassifier) and not metric.classifier.training
+    assert resolve_classifier_weights(clf_out) == (newest, clf_out)
+    assert resolve_classifier_weights(clf_out / "checkpoints") == (newest, clf_out)
+    assert resolve_classifier_weights(newest) == (newest, clf_out)
+    with pytest.raises(ValueError, match="^classifier: 'stargan_discriminator', but .* holds"):
+        attribute_accuracy_from_run(weights=str(clf_out), classifier="stargan_discriminator")
+
+
 def test_judge_trained_on_other_attributes_is_refused(classifier_run, digits_root, tmp_path):
     clf_out, _ = classifier_run
-    metric = AttributeAccuracy(weights=str(clf_out))
+    metric = attribute_accuracy_from_run(weights=str(clf_out))
     g = StarGANGenerator(5, attributes=ATTRS[::-1], conv_dim=2, repeat_num=0)
     c = _labels(2)
     loader = DataLoader(TensorDataset(torch.zeros(2, 3, 8, 8), c), batch_size=2)
-    with pytest.raises(ConfigError, match="was trained on attributes"):
+    with pytest.raises(ValueError, match="was trained on attributes"):
         metric.metric_ops("cpu", generator=g, val_loader=loader)
+    # through the launcher: refused before training, naming the metric
+    cfg = config.load_config(
+        CONFIGS / "stargan_digits.yaml",
+        [
+            f"out_dir={tmp_path / 'stargan'}",
+            f"data.args.root={digits_root}",
+            "data.args.image_size=8",
+            f"data.args.attributes={ATTRS[::-1]}",
+            "models.discriminator.args.repeat_num=2",
+            f"metrics.0.args.weights={clf_out}",
+            "logging.progress=false",
+            "logging.tensorboard=false",
+        ],
+    )
+    with pytest.raises(ConfigError, match="was trained on attributes") as info:
+        build_trainer(cfg)
+    assert info.value.key == "metrics.0"
+
+
+def test_cli_missing_judge_exits_2(digits_root, tmp_path, capsys):
+    code = main(
+        [
+            str(CONFIGS / "stargan_digits.yaml"),
+            "--set",
+            f"out_dir={tmp_path / 'stargan'}",
+            "--set",
+            f"data.args.root={digits_root}",
+            "--set",
+            f"metrics.0.args.weights={tmp_path / 'no_classifier'}",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "metrics.0.args.weights: classifier checkpoint" in err
+    assert "does not exist" in err and "stargan_classifier_digits.yaml" in err
 
 
 @pytest.fixture(scope="module")

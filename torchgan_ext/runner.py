@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,10 +86,15 @@ def _model_spec(name: str, m: ModelConfig, info: dict[str, Any]) -> tuple[dict[s
     return spec, resolved
 
 
-def _build_list(items: Sequence[ComponentConfig], registry: Registry, plural: str) -> list[Any]:
+def _build_list(
+    items: Sequence[ComponentConfig],
+    registry: Registry,
+    plural: str,
+    data: Mapping[str, Any] | None = None,
+) -> list[Any]:
     out, seen = [], {}
     for i, item in enumerate(items):
-        obj = build(registry, item.name, item.args, key=f"{plural}.{i}.args")
+        obj = build(registry, item.name, item.args, key=f"{plural}.{i}.args", data=data)
         cls_name = type(obj).__name__
         if cls_name in seen:
             raise ConfigError(
@@ -216,7 +221,7 @@ def _build_run(config: Config, device_override: str | None) -> _Built:
     sample_batch = fixed_batch(sample_source, t.sample_size, config.seed)
 
     losses = _build_list(config.losses, LOSSES, "losses")
-    metrics = _build_list(config.metrics, METRICS, "metrics") or None
+    metrics = _build_list(config.metrics, METRICS, "metrics", info) or None
     models, resolved_args = {}, {}
     for name, m in config.models.items():
         models[name], resolved_args[name] = _model_spec(name, m, info)

@@ -12,11 +12,15 @@ columns of the sample grid, see :mod:`~torchgan_ext.models.attribute_labels`), a
         \\mathbb 1\\big[\\hat y(G(x_n, c_n^{(j)})) = c_n^{(j)}\\big]
 
 where :math:`\\hat y` are the classifier's 0/1 decisions (``logit > 0`` per attribute, or the
-arg-max domain for exclusive domains) and equality means **all** attributes match. The
-classifier is never random: it is a registered model (``attribute_classifier`` by default)
-loaded from a checkpoint with ``torch.load(weights_only=True)``; a missing file, a checkpoint
-without the model or weights that do not fit raise an error before anything is measured.
-Train one with ``torchgan-run configs/stargan_classifier_digits.yaml`` (or ``..._celeba``).
+arg-max domain for exclusive domains) and equality means **all** attributes match.
+
+:class:`AttributeAccuracy` takes the judge as an already built and *trained* ``nn.Module``
+(e.g. an :class:`~torchgan_ext.models.AttributeClassifier` with its weights loaded), the
+attribute names it was trained on and a description of where its weights came from; it never
+builds or initialises a classifier itself, so it can never judge with random weights. Train one
+with the shipped classifier configs (``configs/stargan_classifier_digits``, ``..._celeba``); in
+a config file, the metric ``attribute_accuracy`` names the classifier's run directory and the
+launcher loads the judge from it (``torchgan_ext/plugins/classifier_runs.py``).
 
 ``classifier_accuracy`` is the same measure for real images and the classifier being trained
 in a classifier run (the model named ``classifier``).
@@ -24,85 +28,32 @@ in a classifier run (the model named ``classifier``).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 from torchgan.metrics import EvaluationMetric
 
-from .._registry import MODELS
-from ..errors import CheckpointError, ConfigError, MissingWeightsError, did_you_mean
+from .._validation import check_bool, check_choice
 from ..losses.classification import predict_attributes
 from ..losses.stargan import CLASSIFICATION_MODES
 from ..models.attribute_labels import as_attribute_vector, flip_attribute, is_domain_index
-from ..trainer.checkpoint import list_checkpoints, load_checkpoint
 
-__all__ = ["AttributeAccuracy", "ClassifierAccuracy", "resolve_classifier_weights", "REFERENCES"]
+__all__ = ["AttributeAccuracy", "ClassifierAccuracy", "REFERENCES"]
 
 #: Values of ``reference``: the split the images come from.
 REFERENCES = ("auto", "val", "train")
 
-_TRAIN_HINT = (
-    "train an attribute classifier on the same data first, e.g. `torchgan-run "
-    "configs/stargan_classifier_digits.yaml`, and set weights to its run directory or one of "
-    "its checkpoints/ckpt-*.pt"
-)
-
-
-def resolve_classifier_weights(path: str | os.PathLike) -> tuple[Path, Path | None]:
-    """The checkpoint file ``path`` names, and its run directory (or ``None``).
-
-    ``path`` may be a checkpoint file, a run directory (its newest ``checkpoints/ckpt-*.pt``)
-    or a ``checkpoints/`` directory.
-
-    Raises:
-        MissingWeightsError: Nothing there, or no checkpoint in the directory.
-    """
-    p = Path(path).expanduser()
-    if p.is_file():
-        run_dir = p.parent.parent if p.parent.name == "checkpoints" else None
-        return p, run_dir
-    if p.is_dir():
-        if (p / "checkpoints").is_dir():
-            ckpt_dir, run_dir = p / "checkpoints", p
-        elif p.name == "checkpoints":
-            ckpt_dir, run_dir = p, p.parent
-        else:
-            ckpt_dir, run_dir = p, None
-        found = list_checkpoints(ckpt_dir)
-        if not found:
-            raise MissingWeightsError(
-                f"weights: no checkpoint (ckpt-*.pt) in {ckpt_dir}; {_TRAIN_HINT}"
-            )
-        return found[-1], run_dir
-    raise MissingWeightsError(f"weights: classifier checkpoint {p} does not exist; {_TRAIN_HINT}")
-
-
-def _read_run_config(run_dir: Path | None) -> dict[str, Any]:
-    if run_dir is None or not (run_dir / "config.yaml").is_file():
-        return {}
-    path = run_dir / "config.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"weights: cannot read the classifier run's config {path}: {e}") from e
-    return data if isinstance(data, dict) else {}
-
-
-def _check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
-    if value not in choices:
-        raise ConfigError(f"{name}: unknown value {value!r}; {did_you_mean(value, choices)}")
-    return value
-
 
 def _check_max_images(value: int | None) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"max_images must be a positive integer or null, got {value!r}")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_images: must be a positive integer or null, got {value!r}")
+    if value < 1:
+        raise ValueError(f"max_images: must be a positive integer or null, got {value!r}")
     return value
 
 
@@ -113,23 +64,35 @@ class _RealImagesMetric(EvaluationMetric):
 
     def __init__(self, reference: str, max_images: int | None, classification: str) -> None:
         super().__init__()
-        self.reference = _check_choice(reference, REFERENCES, "reference")
+        self.reference = check_choice(reference, "reference", REFERENCES, "reference")
         self.max_images = _check_max_images(max_images)
-        self.classification = _check_choice(classification, CLASSIFICATION_MODES, "classification")
+        self.classification = check_choice(
+            classification, "classification", CLASSIFICATION_MODES, "classification"
+        )
         self.last_result: dict[str, Any] = {}
 
+    def validate(self, trainer: Any) -> None:
+        """Called by the launcher before training: ``reference: val`` needs a validation
+        split (the trainer's ``val_loader``)."""
+        if self.reference == "val" and getattr(trainer, "val_loader", None) is None:
+            self.loader(None, None)  # raises the ValueError
+
     def loader(self, val_loader: DataLoader | None, data_loader: DataLoader | None) -> DataLoader:
-        """The validation loader (``auto``/``val``) or the training set in file order."""
+        """The validation loader (``auto``/``val``) or the training set in file order.
+
+        Raises:
+            ValueError: ``reference: val`` without a validation loader, or no loader at all.
+        """
         if self.reference in ("auto", "val") and val_loader is not None:
             return val_loader
         if self.reference == "val":
-            raise ConfigError(
-                f"metric {self.name!r} has reference: val but the config has no validation split; "
-                "add data.val (e.g. data.val: {args: {split: test}}) or use reference: train",
-                key="data.val",
+            raise ValueError(
+                "reference: val needs a validation split but the run has no validation split "
+                f"(metric {self.name!r}); add one (e.g. data.val: {{args: {{split: test}}}}) "
+                "or use reference: train"
             )
         if data_loader is None:
-            raise ConfigError(f"metric {self.name!r} needs a data loader", key="data")
+            raise ValueError(f"metric {self.name!r} needs a data loader")
         return DataLoader(
             data_loader.dataset,
             batch_size=data_loader.batch_size or 64,
@@ -150,9 +113,8 @@ class _RealImagesMetric(EvaluationMetric):
             torch.manual_seed(0)
             for batch in loader:
                 if not isinstance(batch, tuple | list) or len(batch) < 2:
-                    raise ConfigError(
-                        f"metric {self.name!r} needs a dataset yielding (image, labels)",
-                        key="data.name",
+                    raise ValueError(
+                        f"metric {self.name!r} needs a dataset yielding (image, labels)"
                     )
                 x, labels = batch[0], batch[1]
                 if self.max_images is not None:
@@ -171,148 +133,149 @@ class _RealImagesMetric(EvaluationMetric):
         return "ce" if is_domain_index(labels) else "bce"
 
 
-def _check_logits(logits: torch.Tensor, c_dim: int, what: str) -> None:
-    if logits.dim() != 2 or logits.size(1) != c_dim:
-        raise ConfigError(
-            f"weights: {what} returns logits of shape {tuple(logits.shape)} but there are "
-            f"{c_dim} attributes; the classifier must be trained on the same "
-            "data.args.attributes"
-        )
-
-
 class AttributeAccuracy(_RealImagesMetric):
     """Share of translated images a trained attribute classifier assigns their target labels.
 
     See the module docstring for the protocol. ``last_result`` (written to ``metrics.json``
     by ``--evaluate``) also holds the share per target column (``per_target``), the accuracy
-    per attribute over all translations (``per_attribute``) and the classifier's accuracy on
-    the real images (``real_accuracy``, ``real_per_attribute``).
+    per attribute over all translations (``per_attribute``), the classifier's accuracy on the
+    real images (``real_accuracy``, ``real_per_attribute``) and ``classifier_source``
+    (``classifier``).
 
     Args:
-        weights: The classifier: a checkpoint file (a run checkpoint holding
-            ``models.<model_key>`` or a bare state dict), a classifier run directory (its newest
-            checkpoint) or its ``checkpoints/`` folder. Required.
-        classifier: Registered model name (default: the one in the classifier run's
-            ``config.yaml`` next to the checkpoints, else ``attribute_classifier``).
-        classifier_args: Constructor arguments (default: the run's resolved arguments; else
-            ``c_dim`` and ``in_channels`` of the generator).
-        model_key: The model's name inside a run checkpoint (``classifier``).
-        reference: Images from ``val`` (``data.val``), ``train`` or ``auto`` (``val`` when
-            configured).
+        classifier: The judge: a *trained* module mapping images in [-1, 1] to one logit per
+            attribute (or per domain), e.g. an
+            :class:`~torchgan_ext.models.AttributeClassifier` with its weights loaded. It is
+            put in eval mode and frozen; it is never initialised or trained here.
+        classifier_attributes: The attribute names the classifier was trained on, in order;
+            when given, they must equal the generator's ``attributes``.
+        classifier_source: Where the weights came from (a checkpoint path), reported as
+            ``last_result["classifier"]`` and in messages (default: the module's class name).
+        reference: Images from ``val`` (the validation loader), ``train`` or ``auto`` (``val``
+            when there is one).
         max_images: Translate at most this many images (each into ``c`` targets).
         classification: Decisions per attribute (``bce``: logit > 0), arg-max over exclusive
             domains (``ce``) or ``auto`` (``ce`` for domain-index labels).
         use_ema: Evaluate the EMA generator when the run keeps one.
+
+    Raises:
+        TypeError: ``classifier`` is not an ``nn.Module``, or a wrong option type.
+        ValueError: An unknown ``reference`` / ``classification`` or a bad ``max_images``.
+
+    Example:
+        >>> clf = AttributeClassifier(5)
+        >>> clf.load_state_dict(torch.load("classifier.pt", weights_only=True))
+        >>> metric = AttributeAccuracy(clf, classifier_attributes=attrs, max_images=500)
+        >>> metric.metric_ops("cuda", generator=g, val_loader=val_loader)
     """
 
     name = "attribute_accuracy"
 
     def __init__(
         self,
-        weights: str | None = None,
-        classifier: str | None = None,
-        classifier_args: Mapping[str, Any] | None = None,
-        model_key: str = "classifier",
+        classifier: nn.Module,
+        classifier_attributes: Sequence[str] | None = None,
+        classifier_source: str | None = None,
         reference: str = "auto",
         max_images: int | None = 1000,
         classification: str = "auto",
         use_ema: bool = True,
     ) -> None:
         super().__init__(reference, max_images, classification)
-        if weights is None:
-            raise MissingWeightsError(
-                "weights: attribute_accuracy judges translations with a trained attribute "
-                f"classifier and never with random weights; {_TRAIN_HINT}"
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(
+                "classifier: expected a trained nn.Module (one logit per attribute), got "
+                f"{type(classifier).__name__}"
             )
-        self.checkpoint, run_dir = resolve_classifier_weights(weights)
-        try:
-            state = load_checkpoint(self.checkpoint, map_location="cpu")
-        except CheckpointError as e:
-            raise ConfigError(f"weights: {e}") from e
-        if "models" in state:
-            models = state["models"]
-            if model_key not in models:
-                raise ConfigError(
-                    f"weights: checkpoint {self.checkpoint} has no model {model_key!r} (it has: "
-                    f"{', '.join(sorted(models))}); set model_key"
+        if classifier_attributes is not None:
+            if isinstance(classifier_attributes, str) or not isinstance(
+                classifier_attributes, Sequence
+            ):
+                raise TypeError(
+                    "classifier_attributes: expected a list of attribute names, got "
+                    f"{classifier_attributes!r}"
                 )
-            self._state = models[model_key]
-        elif all(isinstance(v, torch.Tensor) for v in state.values()):
-            self._state = state
-        else:
-            raise ConfigError(
-                f"weights: {self.checkpoint} is neither a run checkpoint nor a state dict"
-            )
-        run_config = _read_run_config(run_dir)
-        run_model = (run_config.get("models") or {}).get(model_key) or {}
-        data_args = (run_config.get("data") or {}).get("args") or {}
-        self.trained_attributes = data_args.get("attributes")
-        self.classifier_name = classifier or run_model.get("name") or "attribute_classifier"
-        if classifier is not None and run_model.get("name") not in (None, classifier):
-            raise ConfigError(
-                f"classifier: {classifier!r}, but {self.checkpoint} holds a "
-                f"{run_model['name']!r} (see {run_dir}/config.yaml)"
-            )
-        MODELS.get(self.classifier_name)  # unknown names fail now, with did-you-mean
-        self.classifier_args = {**(run_model.get("args") or {}), **dict(classifier_args or {})}
-        self.model_key = model_key
-        self.use_ema = bool(use_ema)
-        self._classifier: nn.Module | None = None
+            classifier_attributes = list(classifier_attributes)
+        self.classifier_attributes = classifier_attributes
+        self.classifier_source = (
+            str(classifier_source) if classifier_source is not None else type(classifier).__name__
+        )
+        self.use_ema = check_bool(use_ema, "use_ema")
+        self._classifier: nn.Module | None = classifier.eval().requires_grad_(False)
 
     def __getstate__(self) -> dict[str, Any]:
+        """Pickling drops the network (a metric never carries a model along)."""
         state = dict(self.__dict__)
         state["_classifier"] = None
         return state
 
     # -- the judge ---------------------------------------------------------------------------
-    def classifier_model(self, generator: nn.Module, device: torch.device | str) -> nn.Module:
-        """The loaded classifier (built on first use, in eval mode, frozen) on ``device``."""
+    @property
+    def classifier(self) -> nn.Module:
+        """The judge (in eval mode, frozen)."""
         if self._classifier is None:
-            self._check_attributes(generator)
-            cls = MODELS.get(self.classifier_name)
-            args = dict(self.classifier_args)
-            c_dim = getattr(generator, "c_dim", None)
-            if c_dim is not None:
-                args.setdefault("c_dim", c_dim)
-            if getattr(generator, "in_channels", None) is not None and "in_channels" in getattr(
-                cls, "data_arguments", {}
-            ):
-                args.setdefault("in_channels", generator.in_channels)
-            try:
-                model = cls(**args)
-            except (TypeError, ValueError) as e:
-                raise ConfigError(
-                    f"classifier_args: building classifier {self.classifier_name!r} with "
-                    f"{args} failed: {e}"
-                ) from e
-            try:
-                model.load_state_dict(self._state, strict=True)
-            except RuntimeError as e:
-                lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-                first = " ".join(lines[:2])[:300]
-                raise ConfigError(
-                    f"weights: {self.checkpoint} does not fit classifier "
-                    f"{self.classifier_name!r} with arguments {args}: {first}"
-                ) from e
-            model.eval().requires_grad_(False)
-            self._classifier = model
-        return self._classifier.to(device)
-
-    def _check_attributes(self, generator: nn.Module) -> None:
-        translated = getattr(generator, "attributes", None)
-        trained = self.trained_attributes
-        if translated is not None and trained is not None and list(trained) != list(translated):
-            raise ConfigError(
-                f"weights: the classifier in {self.checkpoint} was trained on attributes "
-                f"{list(trained)} but the generator translates {list(translated)}; train a "
-                "classifier with the same data.args.attributes (same order)"
+            raise ValueError(
+                f"the classifier ({self.classifier_source}) was dropped when this metric was "
+                "pickled; construct the metric again with the classifier"
             )
+        return self._classifier
+
+    def classifier_model(self, device: torch.device | str) -> nn.Module:
+        """The judge on ``device``."""
+        return self.classifier.to(device)
+
+    def check_generator(self, generator: nn.Module | None) -> nn.Module:
+        """``generator`` if the classifier can judge its translations.
+
+        Raises:
+            ValueError: No generator, a generator without ``c_dim``, a classifier with another
+                number of attributes (its ``c_dim``) or trained on other attributes.
+        """
+        if generator is None:
+            raise ValueError(
+                f"metric {self.name!r} evaluates the model named 'generator'; name the "
+                "translation generator `generator`"
+            )
+        c_dim = getattr(generator, "c_dim", None)
+        if c_dim is None:
+            raise ValueError(
+                f"metric {self.name!r} needs a translation generator G(x, c) with c_dim, "
+                f"such as StarGANGenerator (stargan_generator), got {type(generator).__name__}"
+            )
+        judged = getattr(self.classifier, "c_dim", None)
+        if isinstance(judged, int) and judged != c_dim:
+            raise ValueError(
+                f"the classifier ({self.classifier_source}) has {judged} outputs but the "
+                f"generator translates {c_dim} attributes; train a classifier on the same "
+                "attributes"
+            )
+        translated = getattr(generator, "attributes", None)
+        trained = self.classifier_attributes
+        if translated is not None and trained is not None and list(trained) != list(translated):
+            raise ValueError(
+                f"the classifier ({self.classifier_source}) was trained on attributes "
+                f"{list(trained)} but the generator translates {list(translated)}; train a "
+                "classifier on the same attributes, in the same order"
+            )
+        return generator
+
+    def validate(self, trainer: Any) -> None:
+        """Called by the launcher before training: the split exists and the run's generator
+        is one this classifier can judge (see :meth:`check_generator`)."""
+        super().validate(trainer)
+        self.check_generator(getattr(trainer, "generator", None))
 
     # -- the measure -------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, generator: nn.Module, loader: Any, device: torch.device | str) -> float:
-        """The accuracy over ``loader`` (see the module docstring); details in ``last_result``."""
-        classifier = self.classifier_model(generator, device)
+        """The accuracy over ``loader`` (see the module docstring); details in ``last_result``.
+
+        Raises:
+            ValueError: See :meth:`check_generator`; the classifier's logits are not of shape
+                ``(N, c_dim)``.
+        """
+        self.check_generator(generator)
+        classifier = self.classifier_model(device)
         c_dim = int(generator.c_dim)
         groups = tuple(getattr(generator, "exclusive_groups", ()))
         fake_all = torch.zeros(c_dim, dtype=torch.float64, device=device)
@@ -324,7 +287,7 @@ class AttributeAccuracy(_RealImagesMetric):
             mode = self.mode(labels)
             c_org, batch_groups = as_attribute_vector(labels, c_dim, groups)
             logits = classifier(x)
-            _check_logits(logits, c_dim, f"classifier {self.classifier_name!r}")
+            self._check_logits(logits, c_dim)
             hits = predict_attributes(logits, mode) == c_org
             real_all += hits.all(1).sum()
             real_attr += hits.sum(0)
@@ -348,9 +311,17 @@ class AttributeAccuracy(_RealImagesMetric):
             "real_per_attribute": {
                 str(a): float(v / n) for a, v in zip(names, real_attr, strict=True)
             },
-            "classifier": os.fspath(self.checkpoint),
+            "classifier": self.classifier_source,
         }
         return value
+
+    def _check_logits(self, logits: torch.Tensor, c_dim: int) -> None:
+        if logits.dim() != 2 or logits.size(1) != c_dim:
+            raise ValueError(
+                f"the classifier ({self.classifier_source}) returns logits of shape "
+                f"{tuple(logits.shape)} but the generator translates {c_dim} attributes; the "
+                "classifier must be trained on the same attributes"
+            )
 
     def metric_ops(
         self,
@@ -362,16 +333,7 @@ class AttributeAccuracy(_RealImagesMetric):
     ) -> float:
         """Called by the trainer after each epoch (or every ``eval_every`` steps)."""
         gen = eval_generator if self.use_ema and eval_generator is not None else generator
-        if gen is None:
-            raise ConfigError(
-                "metric 'attribute_accuracy' evaluates the model named 'generator'", key="models"
-            )
-        if not hasattr(gen, "c_dim"):
-            raise ConfigError(
-                "metric 'attribute_accuracy' needs a translation generator G(x, c) with c_dim "
-                "(e.g. stargan_generator)",
-                key="models.generator.name",
-            )
+        gen = self.check_generator(gen)
         return self.evaluate(gen, self.loader(val_loader, data_loader), device)
 
 
@@ -382,7 +344,7 @@ class ClassifierAccuracy(_RealImagesMetric):
         \\mathrm{acc} = \\frac1N \\sum_{n} \\mathbb 1\\big[\\hat y(x_n) = c_n\\big]
 
     (all attributes right; ``last_result`` holds the accuracy per attribute.) The metric of a
-    classifier run (``configs/stargan_classifier_*.yaml``).
+    classifier run (the shipped ``configs/stargan_classifier_*`` configs).
 
     Args:
         reference: ``val``, ``train`` or ``auto`` (``val`` when configured).
@@ -399,6 +361,19 @@ class ClassifierAccuracy(_RealImagesMetric):
         classification: str = "auto",
     ) -> None:
         super().__init__(reference, max_images, classification)
+
+    def validate(self, trainer: Any) -> None:
+        """Called by the launcher before training: the split and the model ``classifier``."""
+        super().validate(trainer)
+        self._check_classifier(getattr(trainer, "classifier", None))
+
+    def _check_classifier(self, classifier: nn.Module | None) -> nn.Module:
+        if classifier is None:
+            raise ValueError(
+                f"metric {self.name!r} evaluates the model named 'classifier'; name the "
+                "classifier `classifier` under models:"
+            )
+        return classifier
 
     @torch.no_grad()
     def evaluate(self, classifier: nn.Module, loader: Any, device: torch.device | str) -> float:
@@ -433,10 +408,5 @@ class ClassifierAccuracy(_RealImagesMetric):
         data_loader: DataLoader | None = None,
     ) -> float:
         """Called by the trainer after each epoch (or every ``eval_every`` steps)."""
-        if classifier is None:
-            raise ConfigError(
-                "metric 'classifier_accuracy' evaluates the model named 'classifier'; name "
-                "the classifier `classifier` under models:",
-                key="models",
-            )
+        classifier = self._check_classifier(classifier)
         return self.evaluate(classifier, self.loader(val_loader, data_loader), device)

@@ -30,7 +30,7 @@ from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from ..losses.srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from ..losses.stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from ..losses.unet import UNetDiscriminatorLoss, UNetGeneratorLoss
-from ..metrics.attribute_accuracy import AttributeAccuracy, ClassifierAccuracy
+from ..metrics.attribute_accuracy import ClassifierAccuracy
 from ..metrics.fid import FrechetInceptionDistance
 from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
@@ -43,6 +43,8 @@ from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
 from ..models.stargan import StarGANDiscriminator, StarGANGenerator
 from ..models.unet_discriminator import UNetDiscriminator
 from ..trainer.schedulers import LinearDecayLR
+from .classifier_runs import DATA_ARGS as _CLASSIFIER_RUN_DATA
+from .classifier_runs import attribute_accuracy_from_run
 
 __all__: list[str] = []
 
@@ -85,7 +87,10 @@ def torchgan_ext_register_metrics(registry):
     registry.register("psnr", PSNR)
     registry.register("ssim", SSIM)
     registry.register("unet_cutmix_accuracy", UNetCutMixAccuracy)
-    registry.register("attribute_accuracy", AttributeAccuracy)
+    # the judge is built from a classifier run (launcher side; the component takes a module)
+    registry.register(
+        "attribute_accuracy", attribute_accuracy_from_run, data_args=_CLASSIFIER_RUN_DATA
+    )
     registry.register("classifier_accuracy", ClassifierAccuracy)
 
 

@@ -163,10 +163,15 @@ class AttributeAccuracy(_RealImagesMetric):
         ValueError: An unknown ``reference`` / ``classification`` or a bad ``max_images``.
 
     Example:
-        >>> clf = AttributeClassifier(5)
-        >>> clf.load_state_dict(torch.load("classifier.pt", weights_only=True))
-        >>> metric = AttributeAccuracy(clf, classifier_attributes=attrs, max_images=500)
-        >>> metric.metric_ops("cuda", generator=g, val_loader=val_loader)
+        >>> from torchgan_ext.models import AttributeClassifier
+        >>> clf = AttributeClassifier(c_dim=2, in_channels=1)  # load its trained weights here
+        >>> metric = AttributeAccuracy(clf, classifier_attributes=["Male", "Young"])
+        >>> metric.classifier_attributes, clf.training
+        (['Male', 'Young'], False)
+        >>> AttributeAccuracy(clf, reference="vall")
+        Traceback (most recent call last):
+        ...
+        ValueError: reference: unknown reference 'vall'; did you mean 'val'?
     """
 
     name = "attribute_accuracy"

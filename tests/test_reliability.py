@@ -177,23 +177,33 @@ def test_nonfinite_skip_mode_skips_steps(tmp_path, faulty):
         trainer={"max_steps": 8, "sample_size": 4, "nonfinite": "skip", "max_nonfinite_skips": 3},
     )
     cfg["losses"][0] = {"name": "nan_generator", "args": {"nan_from": 2, "nan_to": 4}}
-    with pytest.warns(RuntimeWarning, match="non-finite gradients for optimizer_generator"):
-        result = run(config.config_from_dict(cfg))
+    result = run(config.config_from_dict(cfg))
     assert result.step == 8 and result.trainer.nonfinite_skips == 2
+    assert result.trainer.skipped_steps == [(3, "optimizer_generator"), (4, "optimizer_generator")]
     for p in result.trainer.generator.parameters():
         assert torch.isfinite(p).all()
 
 
-def test_nonfinite_skip_mode_gives_up(tmp_path, faulty):
-    from torchgan_ext.errors import NonFiniteLossError
-
+def test_nonfinite_skip_mode_gives_up_in_one_line(tmp_path, faulty, capsys):
     cfg = tiny_config(
         tmp_path / "run",
-        trainer={"max_steps": 20, "sample_size": 4, "nonfinite": "skip", "max_nonfinite_skips": 2},
+        trainer={
+            "max_steps": 20,
+            "sample_size": 4,
+            "nonfinite": "skip",
+            "max_nonfinite_skips": 2,
+            "checkpoint_every": 1,
+        },
     )
-    cfg["losses"][0] = {"name": "nan_generator", "args": {"nan_from": 1}}
-    with pytest.warns(RuntimeWarning), pytest.raises(NonFiniteLossError, match="more than 2"):
-        run(config.config_from_dict(cfg))
+    cfg["losses"][0] = {"name": "nan_generator", "args": {"nan_from": 2}}
+    cfg["plugins"] = ["faulty_plugin"]
+    assert main([str(_write(tmp_path, cfg))]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "more than 2 optimizer steps with non-finite gradients" in err[0]
+    newest = tmp_path / "run" / "checkpoints" / "ckpt-00000004.pt"
+    assert f"the newest good checkpoint is {newest} (step 4)" in err[0]
 
 
 def test_corrupt_samples_raise_or_are_skipped(tmp_path, faulty, capsys):
@@ -263,3 +273,265 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, monkeypatch, capsys):
     path = _write(tmp_path, cfg)
     assert main([str(path), "--resume"]) == 0
     assert "resuming from" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------
+# Reliability II: pruning, resume compatibility, finite checkpoints
+# ------------------------------------------------------------------------------------------
+def _foreign(kind, good_bytes):
+    if kind == "truncated":
+        return good_bytes[: len(good_bytes) // 2]
+    if kind == "garbage":
+        return os.urandom(3000)
+    if kind == "empty":
+        return b""
+    return None  # "dict": a readable torch file that is not a checkpoint
+
+
+@pytest.mark.parametrize("kind", ["truncated", "garbage", "empty", "dict"])
+def test_unreadable_newer_file_never_gets_valid_checkpoints_pruned(tmp_path, kind, capsys):
+    cfg = tiny_config(
+        tmp_path / "run",
+        trainer={"max_steps": 4, "sample_size": 4, "checkpoint_every": 2, "keep_checkpoints": 2},
+    )
+    path = _write(tmp_path, cfg)
+    assert main([str(path)]) == 0
+    ckdir = tmp_path / "run" / "checkpoints"
+    foreign = ckdir / "ckpt-99999999.pt"
+    data = _foreign(kind, (ckdir / "ckpt-00000004.pt").read_bytes())
+    if data is None:
+        torch.save({"weight": torch.ones(2)}, foreign)
+    else:
+        foreign.write_bytes(data)
+    cfg["trainer"]["max_steps"] = 10
+    path = _write(tmp_path, cfg)
+    with pytest.warns(RuntimeWarning, match="ckpt-99999999.pt"):
+        assert main([str(path), "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "ckpt-00000004.pt" in out
+    assert "checkpoint " + str(ckdir / "ckpt-00000010.pt") in out  # not the foreign file
+    names = sorted(p.name for p in ckdir.iterdir())
+    # the two newest valid ones are kept; the foreign file is neither counted nor deleted
+    assert names == ["ckpt-00000008.pt", "ckpt-00000010.pt", "ckpt-99999999.pt"]
+    cfg["trainer"]["max_steps"] = 12
+    path = _write(tmp_path, cfg)
+    with pytest.warns(RuntimeWarning, match="ckpt-99999999.pt"):
+        assert main([str(path), "--resume"]) == 0
+    assert "ckpt-00000010.pt (step 10" in capsys.readouterr().out
+
+
+def test_prune_keeps_valid_checkpoints_below_unreadable_ones(tmp_path):
+    good = {"step": 1, "models": {}, "format": 2}
+    for step in (1, 2, 3):
+        ckpt_mod.save_checkpoint({**good, "step": step}, ckpt_mod.checkpoint_path(tmp_path, step))
+    for step in (7, 8):
+        ckpt_mod.checkpoint_path(tmp_path, step).write_bytes(b"not a checkpoint")
+    with pytest.warns(RuntimeWarning) as record:
+        deleted = ckpt_mod.prune_checkpoints(tmp_path, keep=2)
+    assert [p.name for p in deleted] == ["ckpt-00000001.pt"]
+    warned = " ".join(str(w.message) for w in record)
+    assert "ckpt-00000007.pt" in warned and "ckpt-00000008.pt" in warned
+    names = [p.name for p in list_checkpoints(tmp_path)]
+    assert names == ["ckpt-00000002.pt", "ckpt-00000003.pt", "ckpt-00000007.pt", "ckpt-00000008.pt"]
+    # keep=1: 3 is the newest valid one; 2 is protected (the one just written)
+    with pytest.warns(RuntimeWarning):
+        deleted = ckpt_mod.prune_checkpoints(
+            tmp_path, keep=1, protect=ckpt_mod.checkpoint_path(tmp_path, 2)
+        )
+    assert [p.name for p in deleted] == []
+    known = {}
+    with pytest.warns(RuntimeWarning):
+        ckpt_mod.prune_checkpoints(tmp_path, keep=1, known=known)
+    assert [p.name for p in list_checkpoints(tmp_path)] == [
+        "ckpt-00000003.pt",
+        "ckpt-00000007.pt",
+        "ckpt-00000008.pt",
+    ]
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error")  # each unreadable file is warned about once per cache
+        ckpt_mod.prune_checkpoints(tmp_path, keep=1, known=known)
+
+
+def _snapshot(directory):
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _resume_base(tmp_path):
+    cfg = tiny_config(
+        tmp_path / "run",
+        trainer={"max_steps": 4, "sample_size": 4, "checkpoint_every": 2, "sample_every": 2},
+    )
+    assert main([str(_write(tmp_path, cfg))]) == 0
+    return cfg
+
+
+def _sgd(cfg):
+    cfg["models"]["generator"]["optimizer"] = {"name": "sgd", "args": {"lr": 0.01}}
+
+
+def _step_lr(cfg):
+    cfg["models"]["discriminator"]["scheduler"] = {"name": "step", "args": {"step_size": 2}}
+
+
+def _bigger(cfg):
+    cfg["models"]["generator"]["args"]["step_channels"] = 8
+
+
+def _lr(cfg):
+    cfg["models"]["generator"]["optimizer"]["args"]["lr"] = 1.0e-3
+
+
+def _loss(cfg):
+    cfg["losses"].append({"name": "least_squares_generator"})
+
+
+def _model_class(cfg):
+    cfg["models"]["generator"]["name"] = "conditional_dcgan_generator"
+    cfg["models"]["generator"]["args"]["num_classes"] = 10
+
+
+CHANGES = {
+    "optimizer": (_sgd, ["models.generator.optimizer.name:", "Adam", "SGD"]),
+    "scheduler": (_step_lr, ["models.discriminator.scheduler:", "StepLR"]),
+    "shapes": (_bigger, ["models.generator.args:", "has shape"]),
+    "lr": (_lr, ["models.generator.optimizer.args.lr:", "0.0002", "0.001"]),
+    "losses": (_loss, ["losses.2:", "LeastSquaresGeneratorLoss"]),
+}
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["format2", "format1"])
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_resume_with_incompatible_config_is_refused_untouched(tmp_path, change, legacy, capsys):
+    cfg = _resume_base(tmp_path)
+    run_dir = tmp_path / "run"
+    if legacy:  # a checkpoint written before the format had class names
+        p = run_dir / "checkpoints" / "ckpt-00000004.pt"
+        state = load_checkpoint(p)
+        state.pop("meta")
+        state["format"] = 1
+        torch.save(state, p)
+    before = _snapshot(run_dir)
+    capsys.readouterr()
+    edit, expected = CHANGES[change]
+    edit(cfg)
+    cfg["trainer"]["max_steps"] = 8
+    assert main([str(_write(tmp_path, cfg)), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "ckpt-00000004.pt" in err[0] and "--resume" in err[0], err
+    if legacy and change == "optimizer":
+        expected = [expected[0], "SGD"]
+    if legacy and change == "scheduler":  # format 1 holds no class names
+        expected = [expected[0], "holds 0 learning-rate scheduler(s), this run builds 1"]
+    for text in expected:
+        assert text in err[0], (text, err[0])
+    assert _snapshot(run_dir) == before  # config.yaml, checkpoints and samples untouched
+
+
+def test_resume_allows_schedule_logging_and_callback_changes(tmp_path, capsys):
+    cfg = _resume_base(tmp_path)
+    cfg["trainer"].update(
+        {"max_steps": 8, "epochs": 2, "checkpoint_every": 3, "sample_every": 5, "ema": {}}
+    )
+    cfg["logging"] = {"progress": True, "tensorboard": True, "log_every": 2}
+    assert main([str(_write(tmp_path, cfg)), "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "done: step 8" in out
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt-00000008.pt")
+    assert "ema" in state["callbacks"]
+    assert state["meta"]["optimizers"]["optimizer_generator"]["class"] == "Adam"
+
+
+def test_old_checkpoint_without_meta_still_resumes(tmp_path, capsys):
+    cfg = _resume_base(tmp_path)
+    p = tmp_path / "run" / "checkpoints" / "ckpt-00000004.pt"
+    state = load_checkpoint(p)
+    state.pop("meta")
+    state["format"] = 1
+    torch.save(state, p)
+    cfg["trainer"]["max_steps"] = 6
+    assert main([str(_write(tmp_path, cfg)), "--resume"]) == 0
+    assert "ckpt-00000004.pt (step 4" in capsys.readouterr().out
+
+
+HUGE_LR_PLUGIN = textwrap.dedent(
+    """
+    import torch
+    from torchgan_ext import hookimpl
+    from torchgan_ext.callbacks import Callback
+
+
+    class PoisonBuffer(Callback):
+        '''Sets a batch-norm running variance to inf after step ``at``.'''
+
+        def __init__(self, at=3, what="buffer"):
+            self.at, self.what = at, what
+
+        def on_train_batch_end(self, trainer):
+            if trainer.step == self.at:
+                with torch.no_grad():
+                    if self.what == "buffer":
+                        for name, b in trainer.discriminator.named_buffers():
+                            if name.endswith("running_var"):
+                                b.fill_(float("inf"))
+                                break
+                    else:
+                        state = trainer.optimizer_generator.state
+                        next(iter(state.values()))["exp_avg_sq"].fill_(float("nan"))
+
+
+    @hookimpl
+    def torchgan_ext_register_callbacks(registry):
+        registry.register("poison_buffer", PoisonBuffer)
+    """
+)
+
+
+@pytest.mark.parametrize("what", ["buffer", "optimizer"])
+def test_nonfinite_state_is_never_checkpointed(tmp_path, monkeypatch, capsys, what):
+    (tmp_path / "poison_plugin.py").write_text(HUGE_LR_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tiny_config(
+        tmp_path / "run", trainer={"max_steps": 10, "sample_size": 4, "checkpoint_every": 2}
+    )
+    cfg["plugins"] = ["poison_plugin"]
+    cfg["callbacks"] = [{"name": "poison_buffer", "args": {"at": 4, "what": what}}]
+    try:
+        assert main([str(_write(tmp_path, cfg))]) == 1
+    finally:
+        sys.modules.pop("poison_plugin", None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    ckdir = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in ckdir.iterdir()] == ["ckpt-00000002.pt"]
+    name = "running_var" if what == "buffer" else "optimizers.optimizer_generator.state"
+    assert name in err[0] and "at step 4" in err[0]
+    assert f"the newest good checkpoint is {ckdir / 'ckpt-00000002.pt'} (step 2)" in err[0]
+    state = load_checkpoint(ckdir / "ckpt-00000002.pt")
+    assert not ckpt_mod.nonfinite_tensors({k: v for k, v in state.items() if k != "rng"})
+
+
+def test_huge_learning_rate_keeps_only_finite_checkpoints(tmp_path, capsys):
+    """SGD with lr 1e4 blows up the batch-norm statistics before the losses turn NaN."""
+    for mode in ("stop", "skip"):
+        out_dir = tmp_path / mode
+        cfg = tiny_config(
+            out_dir,
+            trainer={"max_steps": 18, "sample_size": 4, "checkpoint_every": 2, "nonfinite": mode},
+        )
+        for m in cfg["models"].values():
+            m["optimizer"] = {"name": "sgd", "args": {"lr": 1.0e4}}
+        assert main([str(_write(tmp_path, cfg, f"{mode}.yaml"))]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "not finite at step" in err[0], err
+        ckpts = list_checkpoints(out_dir / "checkpoints")
+        assert ckpts and str(ckpts[-1]) in err[0]
+        for p in ckpts:
+            state = load_checkpoint(p)
+            assert not ckpt_mod.nonfinite_tensors({k: v for k, v in state.items() if k != "rng"})

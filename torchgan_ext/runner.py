@@ -23,12 +23,12 @@ from torch.utils.data import DataLoader, Dataset
 from ._registry import CALLBACKS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, Registry
 from .build import build, data_info, validate_names
 from .config import ComponentConfig, Config, ModelConfig, dump_config
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, ConfigErrors
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
 from .preflight import compile_checks, preflight
-from .trainer.checkpoint import load_checkpoint
+from .trainer.checkpoint import load_checkpoint, load_newest_checkpoint
 from .trainer.distributed import init_distributed
-from .trainer.trainer import Trainer, default_callbacks, resolve_device
+from .trainer.trainer import ResumeMismatch, Trainer, default_callbacks, resolve_device
 
 __all__ = ["RunResult", "RUN_ARTIFACTS", "build_callbacks", "build_trainer", "run"]
 
@@ -317,6 +317,41 @@ def _clear_previous_run(out: Path) -> list[str]:
     return removed
 
 
+def _resume_key(mismatch: ResumeMismatch, trainer: Trainer, config: Config) -> str:
+    """The config key of a :class:`ResumeMismatch`."""
+    if mismatch.model is None:  # a loss, keyed by class name in the trainer
+        names = list(trainer.losses)
+        if mismatch.field in names:
+            return f"losses.{names.index(mismatch.field)}"
+        return "losses"
+    if mismatch.model not in config.models:
+        return "models"
+    key = f"models.{mismatch.model}"
+    return f"{key}.{mismatch.field}" if mismatch.field else key
+
+
+def _check_resume(trainer: Trainer, config: Config) -> tuple[Path, dict[str, Any]] | None:
+    """Read the newest readable checkpoint and compare it with the built trainer, before
+    anything is written into ``out_dir``.
+
+    Raises:
+        ConfigErrors: One line per incompatibility, naming the config key.
+    """
+    found = load_newest_checkpoint(trainer.checkpoint_dir, map_location=trainer.device)
+    if found is None:
+        return None
+    path, state = found
+    mismatches = trainer.check_resume(state, f"the checkpoint {path.name}")
+    if mismatches:
+        raise ConfigErrors(
+            [
+                ConfigError(m.message, key=_resume_key(m, trainer, config), file=config.source)
+                for m in mismatches
+            ]
+        )
+    return found
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -362,11 +397,14 @@ def run(
     resolved = built.resolved
     if device:
         resolved = dataclasses.replace(resolved, device=device)
+    resumed_from = None
+    if resume:  # checked and restored in memory before anything is written into out_dir
+        found = _check_resume(trainer, config)
+        if found is not None:
+            resumed_from = trainer.load_model(found[0], state=found[1])
     if main_process:
         _write_text_atomic(out / "config.yaml", dump_config(resolved))
-    resumed_from = None
     if resume:
-        resumed_from = trainer.load_model()
         if trainer.dist.enabled:  # the checkpoint holds rank 0's RNG; decorrelate the ranks
             torch.manual_seed(config.seed + 1 + trainer.dist.rank + 7919 * trainer.step)
         if resumed_from is None:
@@ -386,6 +424,14 @@ def run(
     skipped = getattr(loader.dataset, "skipped", None)
     if skipped:
         say(f"skipped {skipped} corrupt samples (data.skip_corrupt: true)", file=stream)
+    if trainer.skipped_steps:
+        steps = sorted({s for s, _ in trainer.skipped_steps})
+        shown = ", ".join(str(s) for s in steps[:10]) + (", ..." if len(steps) > 10 else "")
+        say(
+            f"skipped {len(trainer.skipped_steps)} optimizer steps with non-finite gradients "
+            f"at steps {shown} (trainer.nonfinite: skip)",
+            file=stream,
+        )
     if trainer.stopped_by_signal is not None:
         say(
             f"stopped by signal {trainer.stopped_by_signal} at step {trainer.step}; "
@@ -396,7 +442,7 @@ def run(
         out_dir=out,
         step=trainer.step,
         epoch=trainer.epoch,
-        checkpoint=ckpts[-1] if ckpts else None,
+        checkpoint=trainer.last_checkpoint_path or (ckpts[-1] if ckpts else None),
         resumed_from=resumed_from,
         stopped_by_signal=trainer.stopped_by_signal,
         metrics=dict(trainer.last_metrics),

@@ -30,8 +30,8 @@ import math
 import os
 import signal
 import threading
-import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,23 +54,72 @@ from ..callbacks import (
     SampleGrids,
     TensorBoard,
 )
-from ..errors import NonFiniteLossError
+from ..errors import CheckpointError, NonFiniteLossError
 from ..logging.logger import Logger
 from ..logging.visualize import render_samples
 from .acceleration import PRECISIONS, autocast, compile_model, to_channels_last
 from .checkpoint import (
     CHECKPOINT_FORMAT,
+    check_checkpoint,
     checkpoint_path,
     get_rng_state,
+    list_checkpoints,
     load_checkpoint,
     load_newest_checkpoint,
+    nonfinite_tensors,
     prune_checkpoints,
     save_checkpoint,
     set_rng_state,
 )
 from .distributed import DistInfo, GradientAverager, any_rank, broadcast_parameters
 
-__all__ = ["Trainer", "default_callbacks", "resolve_device", "move_to_device", "prepare_batch"]
+__all__ = [
+    "Trainer",
+    "ResumeMismatch",
+    "default_callbacks",
+    "resolve_device",
+    "move_to_device",
+    "prepare_batch",
+]
+
+
+@dataclass(frozen=True)
+class ResumeMismatch:
+    """One way a checkpoint does not fit the trainer it is resumed into.
+
+    Attributes:
+        model: The model (key of the trainer's ``models`` dict) it concerns, ``None`` for a
+            loss.
+        field: Where in that model's entry (``"name"``, ``"args"``, ``"optimizer.name"``,
+            ``"optimizer.args.lr"``, ``"scheduler"``, ``"scheduler.name"``,
+            ``"scheduler.interval"``; ``""`` for the model as a whole), or the loss's key
+            (class name) when ``model`` is ``None``.
+        message: One line: what the checkpoint holds, what the trainer has, and the rule.
+    """
+
+    model: str | None
+    field: str
+    message: str
+
+
+def _plain(value: Any) -> Any:
+    """A hyperparameter value as comparable plain data (tensors -> floats, tuples -> lists)."""
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = _plain(a), _plain(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+    return a == b
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -307,6 +356,7 @@ class Trainer(TorchganTrainer):
         self.schedulers: list[Any] = []  # stepped per epoch (torchgan's semantics)
         self.step_schedulers: list[Any] = []
         self._scheduler_owner: dict[int, str] = {}
+        self._optimizer_owner: dict[str, str] = {}
         for key, spec in models.items():
             self._build_model(key, spec)
 
@@ -321,12 +371,18 @@ class Trainer(TorchganTrainer):
         self.stopped_by_signal: int | None = None
         #: The step of the newest checkpoint written or loaded by this trainer.
         self.last_checkpoint_step: int | None = None
+        #: The newest checkpoint written or loaded by this trainer.
+        self.last_checkpoint_path: Path | None = None
+        # {path: ((mtime_ns, size), readable)}: each file of checkpoint_dir is read once
+        self._checked_files: dict[Path, tuple[tuple[int, int], bool]] = {}
 
         if nonfinite not in ("stop", "skip"):
             raise ValueError(f"nonfinite must be 'stop' or 'skip', got {nonfinite!r}")
         self.nonfinite = nonfinite
         self.max_nonfinite_skips = max_nonfinite_skips
         self.nonfinite_skips = 0
+        #: ``(step, optimizer name)`` of every optimizer step skipped by ``nonfinite: skip``.
+        self.skipped_steps: list[tuple[int, str]] = []
         if self.dist.enabled:  # averaged gradients first, then the finiteness check
             averager = GradientAverager(self.dist)
             for name in self.optimizer_names:
@@ -373,17 +429,13 @@ class Trainer(TorchganTrainer):
             p.grad = None
         self.nonfinite_skips += 1
         name = next((n for n in self.optimizer_names if getattr(self, n) is optimizer), "?")
-        warnings.warn(
-            f"step {self.step + 1}: non-finite gradients for {name}; step skipped "
-            f"({self.nonfinite_skips}/{self.max_nonfinite_skips})",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        self.skipped_steps.append((self.step + 1, name))
         if self.nonfinite_skips > self.max_nonfinite_skips:
+            first = self.skipped_steps[0][0]
             raise NonFiniteLossError(
-                f"more than {self.max_nonfinite_skips} steps with non-finite gradients "
-                f"(last: {name} at step {self.step + 1}); the last good checkpoint in "
-                f"{self.checkpoint_dir} is kept"
+                f"more than {self.max_nonfinite_skips} optimizer steps with non-finite "
+                f"gradients were skipped (steps {first} to {self.step + 1}, last: {name}); "
+                f"{self.newest_good_checkpoint()}. Lower the learning rate or check the data"
             )
 
     # ------------------------------------------------------------------------------------------
@@ -408,6 +460,7 @@ class Trainer(TorchganTrainer):
         optimizer = opt["name"](model.parameters(), **dict(opt.get("args", {})))
         setattr(self, opt_name, optimizer)
         self.optimizer_names.append(opt_name)
+        self._optimizer_owner[opt_name] = key
         sched = opt.get("scheduler", spec.get("scheduler"))
         if sched is not None:
             scheduler = sched["name"](optimizer, **dict(sched.get("args", {})))
@@ -445,6 +498,7 @@ class Trainer(TorchganTrainer):
         }
         return {
             "format": CHECKPOINT_FORMAT,
+            "meta": self._meta(),
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -466,8 +520,290 @@ class Trainer(TorchganTrainer):
             "rng": get_rng_state(),
         }
 
+    def _schedulers_by_model(self) -> list[dict[str, str]]:
+        out = []
+        for sched in self.schedulers + self.step_schedulers:
+            interval = "step" if any(sched is s for s in self.step_schedulers) else "epoch"
+            out.append(
+                {
+                    "model": self._scheduler_owner.get(id(sched), "?"),
+                    "class": type(sched).__name__,
+                    "interval": interval,
+                }
+            )
+        return out
+
+    def _meta(self) -> dict[str, Any]:
+        """What the resume check compares: class names of models, optimizers, schedulers and
+        losses (format 2; older checkpoints lack it and are compared by their state)."""
+        return {
+            "models": {n: type(getattr(self, n)).__name__ for n in self.model_names},
+            "optimizers": {
+                n: {"class": type(getattr(self, n)).__name__, "model": self._optimizer_owner[n]}
+                for n in self.optimizer_names
+            },
+            "schedulers": self._schedulers_by_model(),
+            "losses": [name for name, loss in self.losses.items() if isinstance(loss, nn.Module)],
+        }
+
+    def check_resume(self, state: Mapping[str, Any], source: str) -> list[ResumeMismatch]:
+        """Compare a checkpoint with this trainer before anything is restored.
+
+        What must match: the set of models, each model's class and the names and shapes of its
+        parameters and buffers, each optimizer's class and hyperparameters (they are restored
+        from the checkpoint, so a changed value would be silently ignored), the presence,
+        class and interval of each scheduler, and the set of losses. Everything else (epochs,
+        ``max_steps``, intervals, logging, callbacks added or removed) may change.
+
+        Args:
+            state: A loaded checkpoint (format 1 or 2).
+            source: How messages name the checkpoint (e.g. ``"the checkpoint ckpt-10.pt"``).
+
+        Returns:
+            One :class:`ResumeMismatch` per incompatibility; ``[]`` when it fits.
+        """
+        out: list[ResumeMismatch] = []
+        meta = state.get("meta") if isinstance(state.get("meta"), Mapping) else {}
+        saved_models: Mapping[str, Any] = state.get("models", {})
+        rule_model = "models cannot be added, removed or changed on --resume"
+        for name in saved_models:
+            if name not in self.model_names:
+                out.append(
+                    ResumeMismatch(
+                        name,
+                        "",
+                        f"{source} has a model {name!r} that this run does not build; {rule_model}",
+                    )
+                )
+        for name in self.model_names:
+            if name not in saved_models:
+                out.append(
+                    ResumeMismatch(name, "", f"{source} has no model {name!r}; {rule_model}")
+                )
+                continue
+            model = getattr(self, name)
+            saved_cls = meta.get("models", {}).get(name)
+            if saved_cls is not None and saved_cls != type(model).__name__:
+                out.append(
+                    ResumeMismatch(
+                        name,
+                        "name",
+                        f"{source} was trained with {saved_cls}, this run builds "
+                        f"{type(model).__name__}; a model cannot change on --resume",
+                    )
+                )
+                continue
+            diff = _state_shape_diff(saved_models[name], model.state_dict(), source)
+            if diff:
+                out.append(
+                    ResumeMismatch(
+                        name,
+                        "args",
+                        diff[0]
+                        + (f" (and {len(diff) - 1} more differences)" if len(diff) > 1 else "")
+                        + "; model arguments that change parameters cannot change on --resume",
+                    )
+                )
+        out += self._check_optimizers(state, meta, source)
+        out += self._check_schedulers(state, meta, source)
+        saved_losses = list(meta.get("losses") or state.get("losses", {}))
+        current = [n for n, loss in self.losses.items() if isinstance(loss, nn.Module)]
+        for name in current:
+            if name not in saved_losses:
+                out.append(
+                    ResumeMismatch(
+                        None,
+                        name,
+                        f"{source} was trained without {name} (its losses: "
+                        f"{', '.join(saved_losses) or 'none'}); losses cannot change on --resume",
+                    )
+                )
+        for name in saved_losses:
+            if name not in current:
+                out.append(
+                    ResumeMismatch(
+                        None,
+                        name,
+                        f"{source} was trained with {name}, which this run does not have; "
+                        "losses cannot change on --resume",
+                    )
+                )
+        return out
+
+    def _check_optimizers(
+        self, state: Mapping[str, Any], meta: Mapping[str, Any], source: str
+    ) -> list[ResumeMismatch]:
+        out = []
+        saved_all: Mapping[str, Any] = state.get("optimizers", {})
+        for opt_name in self.optimizer_names:
+            model = self._optimizer_owner[opt_name]
+            if model not in state.get("models", {}):
+                continue  # reported with the model
+            optimizer = getattr(self, opt_name)
+            current_cls = type(optimizer).__name__
+            saved = saved_all.get(opt_name)
+            if not isinstance(saved, Mapping) or "param_groups" not in saved:
+                out.append(
+                    ResumeMismatch(
+                        model,
+                        "optimizer",
+                        f"{source} has no state for {opt_name}; an optimizer cannot change on "
+                        "--resume",
+                    )
+                )
+                continue
+            saved_cls = (meta.get("optimizers", {}).get(opt_name) or {}).get("class")
+            rule = "an optimizer cannot change on --resume"
+            if saved_cls is not None and saved_cls != current_cls:
+                out.append(
+                    ResumeMismatch(
+                        model,
+                        "optimizer.name",
+                        f"{source} was trained with {saved_cls}, this run builds {current_cls}; "
+                        f"{rule}",
+                    )
+                )
+                continue
+            groups = optimizer.state_dict()["param_groups"]
+            saved_groups = saved["param_groups"]
+            ignore = {"params", "lr", "initial_lr"}
+            current_keys = {k for g in groups for k in g} - ignore
+            saved_keys = {k for g in saved_groups for k in g} - ignore
+            # optimizers of another class have other settings (the check for format-1 files)
+            if current_keys != saved_keys and not (
+                current_keys <= saved_keys or saved_keys <= current_keys
+            ):
+                shown = ", ".join(sorted(saved_keys - current_keys))
+                out.append(
+                    ResumeMismatch(
+                        model,
+                        "optimizer.name",
+                        f"{source} was trained with an optimizer with the settings {shown}, "
+                        f"which {current_cls} does not have; {rule}",
+                    )
+                )
+                continue
+            if len(groups) != len(saved_groups) or any(
+                len(a["params"]) != len(b["params"])
+                for a, b in zip(groups, saved_groups, strict=False)
+            ):
+                out.append(
+                    ResumeMismatch(
+                        model,
+                        "optimizer",
+                        f"{source} has other parameter groups for {opt_name}; {rule}",
+                    )
+                )
+                continue
+            for g, sg in zip(groups, saved_groups, strict=True):
+                lr_key = "initial_lr" if "initial_lr" in g and "initial_lr" in sg else "lr"
+                for key in [lr_key, *sorted((set(g) & set(sg)) - ignore)]:
+                    if not _same(g.get(key), sg.get(key)):
+                        arg = "lr" if key == "initial_lr" else key
+                        out.append(
+                            ResumeMismatch(
+                                model,
+                                f"optimizer.args.{arg}",
+                                f"{source} was trained with {arg}={_plain(sg.get(key))!r}, this "
+                                f"run sets {_plain(g.get(key))!r}; optimizer settings are "
+                                "restored from the checkpoint, so they cannot change on "
+                                "--resume (start a new run with init_from instead)",
+                            )
+                        )
+                break  # one group is enough to name the changed setting
+        return out
+
+    def _check_schedulers(
+        self, state: Mapping[str, Any], meta: Mapping[str, Any], source: str
+    ) -> list[ResumeMismatch]:
+        out = []
+        current = self._schedulers_by_model()
+        saved_states = list(state.get("schedulers", []))
+        rule = "a learning-rate scheduler cannot be added, removed or changed on --resume"
+        if "schedulers" in meta:
+            saved = {s["model"]: s for s in meta["schedulers"]}
+            now = {s["model"]: s for s in current}
+            for model in self.model_names:
+                a, b = saved.get(model), now.get(model)
+                if a is None and b is None:
+                    continue
+                if a is None:
+                    out.append(
+                        ResumeMismatch(
+                            model,
+                            "scheduler",
+                            f"{source} was trained without a scheduler for {model}, this run "
+                            f"adds {b['class']}; {rule}",
+                        )
+                    )
+                elif b is None:
+                    out.append(
+                        ResumeMismatch(
+                            model,
+                            "scheduler",
+                            f"{source} was trained with the scheduler {a['class']} for "
+                            f"{model}, this run has none; {rule}",
+                        )
+                    )
+                elif a["class"] != b["class"]:
+                    out.append(
+                        ResumeMismatch(
+                            model,
+                            "scheduler.name",
+                            f"{source} was trained with {a['class']}, this run builds "
+                            f"{b['class']}; {rule}",
+                        )
+                    )
+                elif a["interval"] != b["interval"]:
+                    out.append(
+                        ResumeMismatch(
+                            model,
+                            "scheduler.interval",
+                            f"{source} stepped {a['class']} per {a['interval']}, this run "
+                            f"per {b['interval']}; {rule}",
+                        )
+                    )
+            return out
+        # format 1: only the scheduler states, in order
+        if len(saved_states) != len(current):
+            with_sched = [s["model"] for s in current]
+            without = [m for m in self.model_names if m not in with_sched]
+            model = (with_sched if len(current) > len(saved_states) else without or [None])[0]
+            model = model or (self.model_names[0] if self.model_names else "?")
+            out.append(
+                ResumeMismatch(
+                    model,
+                    "scheduler",
+                    f"{source} holds {len(saved_states)} learning-rate scheduler(s), this run "
+                    f"builds {len(current)}; {rule}",
+                )
+            )
+            return out
+        sched_objs = self.schedulers + self.step_schedulers
+        for info, sched, sd in zip(current, sched_objs, saved_states, strict=True):
+            if isinstance(sd, Mapping) and set(sd) != set(sched.state_dict()):
+                out.append(
+                    ResumeMismatch(
+                        info["model"],
+                        "scheduler.name",
+                        f"{source} holds a scheduler with other settings than "
+                        f"{info['class']}; {rule}",
+                    )
+                )
+        return out
+
     def load_state_dict(self, state: Mapping[str, Any], restore_rng: bool = True) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned (check it with :meth:`check_resume`
+        first: a checkpoint that does not fit raises :class:`CheckpointError`)."""
+        try:
+            self._load_state_dict(state, restore_rng)
+        except (KeyError, ValueError, RuntimeError, TypeError) as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise CheckpointError(
+                f"the checkpoint does not fit this run: {type(e).__name__}: {text}"
+            ) from e
+
+    def _load_state_dict(self, state: Mapping[str, Any], restore_rng: bool) -> None:
         for n in self.model_names:
             getattr(self, n).load_state_dict(state["models"][n])
         for n in self.optimizer_names:
@@ -482,10 +818,12 @@ class Trainer(TorchganTrainer):
         saved = dict(state.get("callbacks", {}))
         if "ema" in state and "ema" not in saved:  # checkpoints written before callbacks
             saved["ema"] = state["ema"]
-        for name, cb_state in saved.items():
-            callback = self.callbacks.get(name)
-            if callable(getattr(callback, "load_state_dict", None)):
-                callback.load_state_dict(cb_state)
+        for name, callback in self.callbacks.items():
+            if name in saved:
+                if callable(getattr(callback, "load_state_dict", None)):
+                    callback.load_state_dict(saved[name])
+            elif isinstance(callback, EMA):  # EMA added on resume: average the loaded weights
+                callback.setup(self)
         self.loss_information.update(state["loss_information"])
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
@@ -496,37 +834,89 @@ class Trainer(TorchganTrainer):
         if restore_rng:
             set_rng_state(state["rng"])
 
+    def newest_good_checkpoint(self) -> str:
+        """``"the newest good checkpoint is <path> (step N)"``, or that there is none: the
+        newest file of ``checkpoint_dir`` that can be read and holds only finite tensors
+        (used in error messages)."""
+        for path in reversed(list_checkpoints(self.checkpoint_dir)):
+            try:
+                state = check_checkpoint(load_checkpoint(path, mmap=True), path)
+            except CheckpointError:
+                try:
+                    state = check_checkpoint(load_checkpoint(path), path)
+                except CheckpointError:
+                    continue
+            if not nonfinite_tensors({k: v for k, v in state.items() if k != "rng"}):
+                return f"the newest good checkpoint is {path} (step {state['step']})"
+        return f"there is no good checkpoint in {self.checkpoint_dir}"
+
     def save_model(
         self, epoch: int | None = None, save_items: Any = None, *, keep: int = 3
     ) -> Path | None:
-        """Write a checkpoint of the current step atomically and keep the newest ``keep``.
+        """Write a checkpoint of the current step atomically and keep the newest ``keep``
+        readable ones.
 
-        (torchgan's signature is kept; ``epoch`` and ``save_items`` are ignored because the
-        checkpoint always holds the trainer's whole state, callbacks included.)
+        A checkpoint is written only when every floating-point tensor in it (weights, buffers
+        such as batch-norm statistics, EMA copies, optimizer and loss state) is finite;
+        otherwise :class:`NonFiniteLossError` names the tensor, the step and the newest good
+        checkpoint on disk. (torchgan's signature is kept; ``epoch`` and ``save_items`` are
+        ignored because the checkpoint always holds the trainer's whole state.)
         """
         self.check_finite("before writing a checkpoint")
+        state = self.state_dict()
+        bad = nonfinite_tensors({k: v for k, v in state.items() if k != "rng"})
+        if any_rank(bool(bad), self.dist, self.device):
+            if bad:
+                what = bad[0] + (f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else "")
+            else:
+                what = "a tensor of another rank"
+            raise NonFiniteLossError(
+                f"{what} is not finite at step {self.step}, so no checkpoint was written; "
+                f"{self.newest_good_checkpoint()}. Lower the learning rate or check the data"
+            )
         self.last_checkpoint_step = self.step
         if not self.dist.is_main:
             return None
-        path = save_checkpoint(self.state_dict(), checkpoint_path(self.checkpoint_dir, self.step))
-        prune_checkpoints(self.checkpoint_dir, keep)
+        path = save_checkpoint(state, checkpoint_path(self.checkpoint_dir, self.step))
+        st = path.stat()
+        self._checked_files[path] = ((st.st_mtime_ns, st.st_size), True)
+        self.last_checkpoint_path = path
+        prune_checkpoints(self.checkpoint_dir, keep, protect=path, known=self._checked_files)
         return path
 
-    def load_model(self, load_path: str | os.PathLike = "", load_items: Any = None) -> Path | None:
+    def load_model(
+        self,
+        load_path: str | os.PathLike = "",
+        load_items: Any = None,
+        *,
+        state: Mapping[str, Any] | None = None,
+    ) -> Path | None:
         """Load the given checkpoint, or the newest readable one of ``out_dir/checkpoints``.
+
+        Args:
+            load_path: A checkpoint file; default: the newest readable one.
+            load_items: Ignored (torchgan's signature).
+            state: The already loaded content of ``load_path`` (not read again).
 
         Returns:
             The path loaded, or ``None`` when there is no checkpoint to resume from.
         """
-        if load_path:
-            path, state = Path(load_path), load_checkpoint(load_path, map_location=self.device)
+        if load_path and state is not None:
+            path = Path(load_path)
+        elif load_path:
+            path = Path(load_path)
+            state = check_checkpoint(load_checkpoint(path, map_location=self.device), path)
         else:
             found = load_newest_checkpoint(self.checkpoint_dir, map_location=self.device)
             if found is None:
                 return None
             path, state = found
-        self.load_state_dict(state)
+        try:
+            self.load_state_dict(state)
+        except CheckpointError as e:
+            raise CheckpointError(f"cannot resume from {path}: {e}") from e.__cause__
         self.last_checkpoint_step = self.step
+        self.last_checkpoint_path = path
         return path
 
     # ------------------------------------------------------------------------------------------
@@ -665,9 +1055,9 @@ class Trainer(TorchganTrainer):
                 )
                 if bad:
                     raise NonFiniteLossError(
-                        f"loss {name} is not finite at step {self.step} ({when}); the last good "
-                        f"checkpoint in {self.checkpoint_dir} is kept. Lower the learning rate, "
-                        "check the data range, or resume with --resume"
+                        f"loss {name} is not finite at step {self.step} ({when}); "
+                        f"{self.newest_good_checkpoint()}. Lower the learning rate, check the "
+                        "data range, or resume with --resume"
                     )
 
     def write_samples(self) -> list[str]:
@@ -794,6 +1184,26 @@ class Trainer(TorchganTrainer):
 
     def __call__(self, data_loader: DataLoader, **kwargs: Any) -> None:
         self.train(data_loader, **kwargs)
+
+
+def _state_shape_diff(
+    saved: Mapping[str, Any], current: Mapping[str, Any], source: str
+) -> list[str]:
+    """The differences in names and shapes of two model state dicts, one phrase each."""
+    out = []
+    for key, value in current.items():
+        if key not in saved:
+            out.append(f"{key} of this run's model is missing from {source}")
+        elif isinstance(value, torch.Tensor) and isinstance(saved[key], torch.Tensor):
+            if tuple(value.shape) != tuple(saved[key].shape):
+                out.append(
+                    f"{key} has shape {list(saved[key].shape)} in {source}, this run builds "
+                    f"{list(value.shape)}"
+                )
+    out += [
+        f"{source} has {key}, which this run's model lacks" for key in saved if key not in current
+    ]
+    return out
 
 
 def _detached(value: Any) -> Any:

@@ -1,7 +1,8 @@
 """``torchgan-run``: train a GAN from one YAML file (or evaluate a trained run).
 
-Exit codes: 0 success; 2 configuration or usage error (one line, no traceback unless
-``--traceback``); 1 failure during the run; 130 interrupted.
+Exit codes: 0 success, also after a stop by SIGINT/SIGTERM with a checkpoint of the stop step;
+2 configuration or usage error (one line, no traceback unless ``--traceback``); 1 failure during
+the run; 130 interrupted (a second SIGINT).
 """
 
 from __future__ import annotations
@@ -97,8 +98,58 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _child_pids() -> list[int] | None:
+    """This process's children (Linux ``/proc``), or ``None`` where they cannot be listed."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    me, children = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            children.append(int(entry.name))
+    return children
+
+
+class _ForwardStop:
+    """The torchrun launcher's SIGINT/SIGTERM handler: pass the stop on to the ranks.
+
+    torchrun starts each rank in a session of its own, so a signal to the launcher's process
+    group does not reach them. The first signal is forwarded as SIGTERM (a rank then finishes
+    its step, the ranks agree, rank 0 writes the checkpoint, all exit 0, and so does torchrun);
+    a second SIGINT is forwarded as SIGINT (the ranks stop at once).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.interrupted = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.count += 1
+        if self.count == 1:
+            forward = signal.SIGTERM
+        elif signum == signal.SIGINT:
+            forward, self.interrupted = signal.SIGINT, True
+        else:
+            return  # a repeated SIGTERM: the ranks already stop
+        for pid in _child_pids() or ():
+            try:
+                os.kill(pid, forward)
+            except ProcessLookupError:
+                pass
+
+
 def _launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
     """Re-run this command under torchrun with ``nproc`` processes (one per GPU, or CPU/gloo)."""
+    import signal
+
     from torch.distributed.run import main as torchrun_main
 
     rest: list[str] = []
@@ -108,13 +159,39 @@ def _launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
             next(it, None)  # drop its value
         elif not a.startswith("--nproc="):
             rest.append(a)
+    # torchrun's agent turns SIGTERM/SIGINT into a failed job (exit 1) after killing the ranks
+    # with a 30 s grace; here the launcher forwards them instead and the ranks end the run
+    # normally. Where torchrun has no --signals-to-handle, or children cannot be listed,
+    # torchrun keeps its own handling.
+    from torch.distributed.run import get_args_parser
+
+    forwarder, previous, options = _ForwardStop(), {}, []
+    if "--signals-to-handle" in get_args_parser()._option_string_actions and (
+        _child_pids() is not None
+    ):
+        options = ["--signals-to-handle=SIGHUP,SIGQUIT"]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, forwarder)
     try:
         torchrun_main(
-            ["--standalone", f"--nproc_per_node={nproc}", "-m", "torchgan_ext.cli", *rest]
+            [
+                "--standalone",
+                f"--nproc_per_node={nproc}",
+                *options,
+                "-m",
+                "torchgan_ext.cli",
+                *rest,
+            ]
         )
     except Exception as e:  # noqa: BLE001 - torchrun reports the failed rank's error itself
+        if forwarder.interrupted:
+            print("torchgan-run: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"torchgan-run: error: distributed run failed: {type(e).__name__}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK
 
 
@@ -153,8 +230,15 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         return evaluate_command(config, args.evaluate or None)
 
     from .runner import run
+    from .trainer.preemption import StopRequest
 
-    result = run(config, resume=args.resume, overwrite=args.overwrite)
+    # a stop signal while the run starts is kept: training stops after its first step
+    stop = StopRequest()
+    stop.install()
+    try:
+        result = run(config, resume=args.resume, overwrite=args.overwrite)
+    finally:
+        stop.uninstall()
     if int(os.environ.get("RANK", "0")) != 0:
         return EXIT_OK
     print(f"done: step {result.step}, epoch {result.epoch}; checkpoint {result.checkpoint}")

@@ -19,6 +19,7 @@ from .build import build
 from .config import Config, DataConfig
 from .errors import ConfigError
 from .trainer.distributed import DistInfo
+from .trainer.preemption import GUARD_ATTRIBUTE, ignore_stop_signals_in_worker
 
 __all__ = ["build_dataset", "build_loader", "fixed_batch", "seed_everything", "worker_init_fn"]
 
@@ -64,10 +65,15 @@ def build_dataset(data: DataConfig, val: bool = False) -> Dataset:
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """Seed NumPy and Python in each DataLoader worker from torch's per-worker seed."""
+    """Leave SIGINT/SIGTERM to the main process (see :mod:`torchgan_ext.trainer.preemption`),
+    then seed NumPy and Python in each DataLoader worker from torch's per-worker seed."""
+    ignore_stop_signals_in_worker()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+setattr(worker_init_fn, GUARD_ATTRIBUTE, True)
 
 
 def build_loader(

@@ -28,8 +28,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import signal
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +70,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .distributed import DistInfo, GradientAverager, any_rank, broadcast_parameters
+from .preemption import StopRequest, guard_workers, shutdown_workers, stop_signals_blocked
 
 __all__ = [
     "Trainer",
@@ -177,28 +176,9 @@ _LOSS_INPUTS = (
 )
 
 
-class _StopRequest:
-    """SIGINT/SIGTERM handler: finish the current step, checkpoint, exit cleanly."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def uninstall(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # second Ctrl-C: stop now
-        self.signal = signum
+class _StopRequest(StopRequest):
+    """SIGINT/SIGTERM handler: finish the current step, checkpoint, exit cleanly (see
+    :mod:`torchgan_ext.trainer.preemption`)."""
 
 
 def default_callbacks(
@@ -1111,8 +1091,10 @@ class Trainer(TorchganTrainer):
 
         The loop: load a batch, :meth:`train_step`, call the callbacks. Call
         :meth:`load_model` first to resume. SIGINT/SIGTERM finish the current step, end the
-        run normally (the ``checkpoint`` callback writes the stop step) and return
-        (``stopped_by_signal`` is then set).
+        run normally (the ``checkpoint`` callback writes the stop step), shut the loader's
+        workers down and return (``stopped_by_signal`` is then set). DataLoader workers ignore
+        these signals (:func:`~torchgan_ext.trainer.preemption.guard_workers`), so a SIGTERM to
+        the whole process group stops the run the same way.
         """
         self.data_loader = data_loader
         self.batch_size = data_loader.batch_size or self.batch_size
@@ -1120,6 +1102,10 @@ class Trainer(TorchganTrainer):
         for name in self.optimizer_names:
             getattr(self, name).zero_grad(set_to_none=True)
         sampler = getattr(data_loader, "sampler", None)
+        # workers leave SIGINT/SIGTERM to this process (a job's SIGTERM reaches them too)
+        guard_workers(data_loader)
+        guard_workers(self.val_loader)
+        batches = None
         self._stop.install()
         try:
             self._call("on_train_start")
@@ -1129,7 +1115,9 @@ class Trainer(TorchganTrainer):
                 skip = self._position_sampler(sampler, data_loader)
                 epoch_steps = self.steps_per_epoch(data_loader)
                 self._call("on_train_epoch_start")
-                for i, data in enumerate(data_loader):
+                with stop_signals_blocked():  # no signal reaches a worker before it ignores it
+                    batches = iter(data_loader)
+                for i, data in enumerate(batches):
                     if i < skip:
                         continue
                     self.set_batch(data)
@@ -1149,6 +1137,8 @@ class Trainer(TorchganTrainer):
                 break
             self.stopped_by_signal = self._stop.signal
             self._call("on_train_end")
+            if self.stopped_by_signal is not None and batches is not None:
+                shutdown_workers(data_loader, batches)  # persistent ones too, before exiting
         finally:
             self._stop.uninstall()
 

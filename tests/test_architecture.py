@@ -22,6 +22,7 @@ PACKAGE = ROOT / "torchgan_ext"
 LAYERS = {
     "errors": 0,
     "_validation": 0,
+    "_checkfiles": 0,
     "protocols": 0,
     "weights": 1,
     "layers": 1,

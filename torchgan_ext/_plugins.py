@@ -73,6 +73,12 @@ def _import_plugin(module_name: str, origin: str) -> ModuleType:
         ) from e
 
 
+def _unmarked_hooks(module: ModuleType) -> list[str]:
+    """Functions of ``module`` named like a hook but not marked as one."""
+    prefix = f"{_hookspecs.PROJECT_NAME}_"
+    return sorted(n for n, v in vars(module).items() if n.startswith(prefix) and callable(v))
+
+
 def load_plugins(
     plugins: Sequence[str] = (), *, autoload: bool | None = None
 ) -> pluggy.PluginManager:
@@ -137,7 +143,19 @@ def load_plugins(
     for module_name in modules:
         if module_name in blocked:
             continue
-        register(_import_plugin(module_name, "-p / plugins:"), module_name)
+        module = _import_plugin(module_name, "-p / plugins:")
+        register(module, module_name)
+        if pm.is_registered(module) and not pm.get_hookcallers(module):
+            unmarked = _unmarked_hooks(module)
+            found = (
+                f"{', '.join(unmarked)} lack the @torchgan_ext.hookimpl marker"
+                if unmarked
+                else f"valid hooks: {', '.join(sorted(_REGISTER_HOOKS))}"
+            )
+            raise PluginError(
+                f"module {module_name!r} (-p / plugins:) is not a plugin: it implements no "
+                f"hook ({found}); see docs/plugins.md"
+            )
 
     try:
         pm.check_pending()

@@ -36,7 +36,7 @@ from ._registry import (
     Registry,
     RegistryEntry,
 )
-from .config import Config, describe_value, string_number_message
+from .config import Config, blame_override, describe_value, string_number_message
 from .errors import ConfigError, TorchganExtError, did_you_mean
 
 __all__ = [
@@ -111,6 +111,109 @@ def _param_kind(param: inspect.Parameter, hints: Mapping[str, Any]) -> type | No
     return None
 
 
+def _check_sequence(param: inspect.Parameter, value: Any, key: str) -> None:
+    """A parameter whose default is a tuple of numbers (``betas=(0.9, 0.999)``) takes a list of
+    as many numbers."""
+    default = param.default
+    if not isinstance(default, tuple) or not default or value is None:
+        return
+    if not all(isinstance(d, int | float) and not isinstance(d, bool) for d in default):
+        return
+    n = len(default)
+    example = "[" + ", ".join(repr(d) for d in default) + "]"
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"expected a list of {n} numbers like {example}, got {describe_value(value)}", key
+        )
+    if len(value) != n:
+        raise ConfigError(
+            f"expected a list of {n} numbers like {example}, got {len(value)}: {list(value)!r}",
+            key,
+        )
+    for i, v in enumerate(value):
+        if isinstance(v, str) and string_number_message(v):
+            raise ConfigError(string_number_message(v) or "", f"{key}.{i}")
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"expected a number, got {describe_value(v)}", f"{key}.{i}")
+
+
+# Value ranges of the torch optimizers and schedulers the built-in plugin registers: torch
+# checks some of them with raw messages ("list index out of range") and others not at all
+# (a step_size of 0 divides by zero at the first scheduler step, mid-run).
+# {qualified class name: {argument: (check, what is valid)}}
+def _unit_interval(v: Any) -> bool:
+    return 0.0 <= v < 1.0
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return v >= 0
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+_RANGE_TEXT = {
+    _unit_interval: "a number in [0, 1)",
+    _positive: "a number > 0",
+    _non_negative: "a number >= 0",
+    _positive_int: "an integer >= 1 (a period of 0 would divide by zero)",
+}
+_ADAM = {"eps": _non_negative, "weight_decay": _non_negative, "betas": _unit_interval}
+_ARGUMENT_RANGES: dict[str, dict[str, Any]] = {
+    "torch.optim.adam.Adam": _ADAM,
+    "torch.optim.adamw.AdamW": _ADAM,
+    "torch.optim.sgd.SGD": {"momentum": _non_negative, "weight_decay": _non_negative},
+    "torch.optim.rmsprop.RMSprop": {
+        "alpha": _non_negative,
+        "eps": _non_negative,
+        "momentum": _non_negative,
+        "weight_decay": _non_negative,
+    },
+    "torch.optim.lr_scheduler.StepLR": {"step_size": _positive_int, "gamma": _positive},
+    "torch.optim.lr_scheduler.MultiStepLR": {"milestones": _positive_int, "gamma": _positive},
+    "torch.optim.lr_scheduler.ExponentialLR": {"gamma": _positive},
+    "torch.optim.lr_scheduler.CosineAnnealingLR": {
+        "T_max": _positive_int,
+        "eta_min": _non_negative,
+    },
+}
+
+
+def _check_ranges(obj: Any, args: Mapping[str, Any], key: str) -> None:
+    """The value ranges of :data:`_ARGUMENT_RANGES` (elements of lists are checked each)."""
+    rules = _ARGUMENT_RANGES.get(
+        f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+    )
+    if not rules:
+        return
+    for name, check in rules.items():
+        if name not in args or args[name] is None:
+            continue
+        value = args[name]
+        items = list(enumerate(value)) if isinstance(value, list | tuple) else [(None, value)]
+        if check is _positive_int and name == "milestones" and not isinstance(value, list | tuple):
+            raise ConfigError(
+                f"expected a list of step (or epoch) numbers like [30, 80], got "
+                f"{describe_value(value)}",
+                f"{key}.{name}",
+            )
+        for i, v in items:
+            where = f"{key}.{name}" if i is None else f"{key}.{name}.{i}"
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                if check is _positive_int:
+                    raise ConfigError(
+                        f"expected {_RANGE_TEXT[check]}, got {describe_value(v)}", where
+                    )
+                continue  # the type checks report it
+            if not check(v):
+                raise ConfigError(f"must be {_RANGE_TEXT[check]}, got {v!r}", where)
+
+
 def _check_scalar(kind: type | None, value: Any, key: str) -> None:
     if kind is None or value is None:
         return
@@ -179,6 +282,8 @@ def check_arguments(
                 key=f"{key}.{name}",
             )
         _check_scalar(_param_kind(by_name[name], hints), value, f"{key}.{name}")
+        _check_sequence(by_name[name], value, f"{key}.{name}")
+    _check_ranges(obj, args, key)
     missing = [
         p.name
         for p in by_name.values()
@@ -384,4 +489,4 @@ def validate_names(config: Config, data_provided: Sequence[str] = ()) -> None:
                 entry = lookup(registry, item.name, f"{plural}.{i}.name")
                 check_arguments(entry.obj, item.args, f"{plural}.{i}.args", f"{kind} {item.name!r}")
     except ConfigError as e:
-        raise e.with_context(file=config.source) from None
+        raise blame_override(e.with_context(file=config.source), config) from None

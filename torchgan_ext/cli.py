@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import tempfile
 import traceback
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from ._checkfiles import explain_checkpoint_message
 from ._plugins import load_plugins
 from ._registry import REGISTRIES
 from .build import validate_names
-from .config import check_device, dump_config, load_config
+from .config import check_device, dump_config, load_config, read_text
 from .errors import ConfigError, TorchganExtError
 
 __all__ = ["main", "build_parser", "embedded_quickstart"]
@@ -195,31 +199,76 @@ def _launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that contradict each other or take no such value (one line each, exit 2)."""
+    if args.resume and args.overwrite:
+        raise ConfigError(
+            "--resume and --overwrite cannot be combined: --resume continues the run in "
+            "out_dir, --overwrite starts it again from step 0; pass one of them",
+            file="command line",
+        )
+    if args.nproc is not None and args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}", file="command line")
+    if args.evaluate is not None and (args.resume or args.overwrite):
+        flag = "--resume" if args.resume else "--overwrite"
+        raise ConfigError(
+            f"--evaluate does not train; {flag} has no meaning with it", file="command line"
+        )
+    for spec in args.plugins:
+        if not str(spec).strip() or str(spec).strip() == "no:":
+            raise ConfigError(
+                f"-p expects a module name or no:NAME, got {spec!r}", file="command line"
+            )
+
+
+def _spool_config(path: str, text: str) -> str:
+    """A regular file with ``text`` for the processes torchrun starts (a pipe such as
+    ``<(...)`` can be read only once, and it was read here)."""
+    if os.path.isfile(path):
+        return path
+    fd, spooled = tempfile.mkstemp(prefix="torchgan-run-", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return spooled
+
+
 def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
-    if args.nproc is not None:
-        if args.nproc < 1:
-            raise ConfigError(f"--nproc must be >= 1, got {args.nproc}", file="command line")
-        if args.nproc > 1 and "LOCAL_RANK" not in os.environ:
-            return _launch_torchrun(args.nproc, argv)
+    _check_flags(args)
     if args.list:
-        load_plugins(args.plugins)
+        plugins = list(args.plugins)
+        if args.config is not None or args.overrides:  # plugins: of the config / --set
+            data = None if args.config is not None else embedded_quickstart()
+            plugins += load_config(args.config, args.overrides, data=data).plugins
+        load_plugins(plugins)
         for name in REGISTRIES[args.list].list():
             print(name)
         return EXIT_OK
 
     if args.config is None and str(args.evaluate or "").endswith((".yaml", ".yml")):
         args.config, args.evaluate = args.evaluate, ""  # `--evaluate CONFIG.yaml`
-    # the schema first: pure Python, every mistake of the file at once, before torch loads
+    # the schema first: pure Python, every mistake of the file at once, before torch loads;
+    # the file is read exactly once (a pipe or <(...) cannot be read twice)
     if args.config is not None:
-        config = load_config(args.config, args.overrides)
+        text = read_text(args.config)
+        config = load_config(args.config, args.overrides, text=text)
     else:
         config = load_config(None, args.overrides, data=embedded_quickstart())
+    if args.nproc is not None and args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+        if args.config is not None:  # the ranks read a regular file, not the consumed pipe
+            spooled = _spool_config(args.config, text)
+            argv = [spooled if a == args.config else a for a in argv]
+        return _launch_torchrun(args.nproc, argv)
     if args.device:
         from dataclasses import replace
 
         config = replace(config, device=check_device(args.device, "--device"))
     # then names and arguments, against the plugins' registries
-    load_plugins([*args.plugins, *config.plugins])
+    try:
+        load_plugins([*args.plugins, *config.plugins])
+    except ConfigError as e:  # a plugin named by --set plugins=... names that flag
+        if any(k == "plugins" or k.startswith("plugins.") for k in config.overrides):
+            e.with_context(file="--set plugins")
+        raise
     validate_names(config)
     if args.print_config:
         sys.stdout.write(dump_config(config))
@@ -247,10 +296,51 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     return EXIT_OK
 
 
+_WORKER = re.compile(r"Caught (\w+) in DataLoader worker process (\d+)")
+
+
+def one_line(e: BaseException) -> str:
+    """One line for an error of the run: ``Type: message`` (first line), and for an error
+    re-raised from a DataLoader worker (a 30-line traceback in its message) the worker's own
+    error line, which names the file."""
+    text = str(e).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    match = _WORKER.search(text)
+    if match and "Original Traceback" in text:
+        last = lines[-1] if lines else match.group(1)
+        return f"reading the data failed in DataLoader worker {match.group(2)}: {last}"
+    if isinstance(e, TorchganExtError):
+        return explain_checkpoint_message(lines[0] if lines else type(e).__name__)
+    if isinstance(e, RecursionError):
+        return "RecursionError: input nested too deeply"
+    first = lines[0] if lines else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings in one line each; a checkpoint skipped on --resume says why it is unreadable.
+
+    Installed as ``warnings.formatwarning`` (not ``showwarning``, so recording warnings, as
+    ``pytest.warns`` does, keeps working)."""
+    text = str(message).strip()
+    text = explain_checkpoint_message(text.splitlines()[0] if text else category.__name__)
+    return f"torchgan-run: warning: {text}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``torchgan-run``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in argv
+    previous_format = warnings.formatwarning
+    if not show_traceback:
+        warnings.formatwarning = format_warning
+    try:
+        return _run_main(argv, show_traceback)
+    finally:
+        warnings.formatwarning = previous_format
+
+
+def _run_main(argv: list[str], show_traceback: bool) -> int:
     try:
         args = build_parser().parse_args(argv)
         return _main(args, argv)
@@ -258,7 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show_traceback:
             traceback.print_exc()
         for line in str(e).splitlines():  # several schema errors: one line each
-            print(f"torchgan-run: error: {line}", file=sys.stderr)
+            print(f"torchgan-run: error: {explain_checkpoint_message(line)}", file=sys.stderr)
+        return EXIT_USAGE
+    except RecursionError:
+        if show_traceback:
+            traceback.print_exc()
+        print(
+            "torchgan-run: error: the input is nested too deeply (a config needs only a few "
+            "levels of lists and mappings)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("torchgan-run: interrupted", file=sys.stderr)
@@ -266,15 +365,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TorchganExtError as e:
         if show_traceback:
             traceback.print_exc()
-        print(f"torchgan-run: error: {e}", file=sys.stderr)
+        print(f"torchgan-run: error: {one_line(e)}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as e:  # noqa: BLE001 - top level: any failure -> one line, exit 1
         if show_traceback:
             traceback.print_exc()
         else:
             print(
-                f"torchgan-run: error: {type(e).__name__}: {e} (run again with --traceback "
-                "for the full traceback)",
+                f"torchgan-run: error: {one_line(e)} (run again with --traceback for the full "
+                "traceback)",
                 file=sys.stderr,
             )
         return EXIT_FAILURE

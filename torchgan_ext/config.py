@@ -49,12 +49,19 @@ __all__ = [
     "string_number_message",
     "dump_config",
     "read_yaml",
+    "read_text",
+    "blame_override",
+    "SEED_MAX",
 ]
 
 
 # --------------------------------------------------------------------------------------------
 # Schema
 # --------------------------------------------------------------------------------------------
+#: The largest seed: torch, NumPy and the loader's generator all take 0..2**63-1.
+SEED_MAX = 2**63 - 1
+
+
 def _opt(default: Any = None, **meta: Any) -> Any:
     return field(default=default, metadata=meta)
 
@@ -89,7 +96,7 @@ class ModelConfig(ComponentConfig):
 
     optimizer: OptimizerConfig | None = None
     scheduler: SchedulerConfig | None = None
-    init_from: str | None = None
+    init_from: str | None = _opt(None, nonempty=True)
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,7 @@ class ValDataConfig:
 class DataConfig:
     """The training dataset (a registered dataset) and its loader."""
 
-    name: str
+    name: str = _opt(dataclasses.MISSING, nonempty=True)
     args: dict[str, Any] = _mapping()
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     val: ValDataConfig | None = None
@@ -175,22 +182,24 @@ class Config:
     losses: tuple[ComponentConfig, ...]
     metrics: tuple[ComponentConfig, ...] = ()
     callbacks: tuple[ComponentConfig, ...] = ()
-    seed: int = 0
+    seed: int = _opt(0, min=0, max=SEED_MAX)
     device: str = "auto"
-    out_dir: str = "runs/run"
+    out_dir: str = _opt("runs/run", nonempty=True)
     plugins: tuple[str, ...] = ()
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     #: Where the config came from (not part of the YAML schema).
     source: str = field(default="<dict>", compare=False, metadata={"internal": True})
+    #: The dotted keys set with ``--set`` (errors at or below them name ``--set KEY``).
+    overrides: tuple[str, ...] = field(default=(), compare=False, metadata={"internal": True})
 
 
 # --------------------------------------------------------------------------------------------
 # Type checking of plain YAML data against the dataclasses
 # --------------------------------------------------------------------------------------------
 _FLOAT_HINT = (
-    "YAML 1.1 reads exponent numbers without a dot as strings; write it as {fixed} "
-    "(with a dot before the 'e')"
+    "YAML 1.1 reads exponent numbers without a dot or without a sign after the 'e' as "
+    "strings; write it as {fixed}"
 )
 
 
@@ -213,9 +222,13 @@ def _number_string(value: str) -> float | None:
 
 
 def _fixed_float(value: str) -> str:
-    mantissa, _, exponent = value.lower().partition("e")
+    """The YAML 1.1 float spelling of a number string: ``2e-4`` -> ``2.0e-4``,
+    ``1.0e30`` -> ``1.0e+30`` (YAML 1.1 needs a dot and a signed exponent)."""
+    mantissa, _, exponent = value.strip().lower().partition("e")
     if "." not in mantissa:
         mantissa += ".0"
+    if exponent and exponent[0] not in "+-":
+        exponent = "+" + exponent
     return f"{mantissa}e{exponent}" if exponent else mantissa
 
 
@@ -321,12 +334,19 @@ def _convert(hint: Any, value: Any, key: str, errors: list[ConfigError]) -> Any:
 
 
 def _check_bounds(f: dataclasses.Field, value: Any, key: str) -> None:
+    if f.metadata.get("nonempty") and isinstance(value, str) and not value.strip():
+        if f.default is dataclasses.MISSING:
+            raise ConfigError("must not be empty", key)
+        hint = "leave the key out" + (f" (default: {f.default})" if f.default else "")
+        raise ConfigError(f"must not be empty; {hint} or give a value", key)
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
     lo, hi = f.metadata.get("min"), f.metadata.get("max")
     if lo is not None and value < lo:
         raise ConfigError(f"must be >= {lo}, got {value}", key)
     if hi is not None and value > hi:
+        if lo is not None:
+            raise ConfigError(f"must be in {lo}..{hi}, got {value}", key)
         raise ConfigError(f"must be <= {hi}, got {value}", key)
     if f.metadata.get("nonzero") and value == 0:
         raise ConfigError(
@@ -375,22 +395,71 @@ def _build(cls: type, data: Any, prefix: str, errors: list[ConfigError]) -> Any:
 # --------------------------------------------------------------------------------------------
 # Reading files and overrides
 # --------------------------------------------------------------------------------------------
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML mapping with ``yaml.safe_load``; errors name the file and line."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML lets the later
+    one win silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if first is not None:
+                raise ConfigError(
+                    f"duplicate key {key!r} (lines {first} and {line}); YAML would silently "
+                    "keep the later value: remove one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _safe_load(text: str) -> Any:
+    """``yaml.safe_load`` refusing duplicate keys and input nested too deeply."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise ConfigError(
+            "nested too deeply to read (more than a few hundred levels of lists or mappings); "
+            "a config needs only a few levels"
+        ) from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a config file, read exactly once (so ``<(...)`` and pipes work)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ConfigError("is a directory, expected a YAML config file", file=path)
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except FileNotFoundError as e:
         raise ConfigError("config file not found", file=path) from e
     except OSError as e:
         raise ConfigError(f"cannot read config file: {e.strerror or e}", file=path) from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"not a UTF-8 text file ({e.reason})", file=path) from e
+
+
+def read_yaml(path: str | os.PathLike, text: str | None = None) -> dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``; errors name the file and line.
+
+    Args:
+        path: The file (named in messages).
+        text: Its text when already read (a pipe can be read only once).
+    """
+    path = os.fspath(path)
+    if text is None:
+        text = read_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text)
+    except ConfigError as e:
+        raise e.with_context(file=path) from None
     except yaml.constructor.ConstructorError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}: " if mark else ""
@@ -425,9 +494,14 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
                 file="--set",
             )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = _safe_load(raw) if raw.strip() else None
+        except ConfigError as e:
+            raise ConfigError(f"{e.message}", file=f"--set {key}") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"value of {key!r} is not valid YAML: {raw!r}", file="--set") from e
+            raise ConfigError(
+                f"value is not valid YAML: {raw!r} (quote strings with ':' or '#' in them)",
+                file=f"--set {key}",
+            ) from e
         out.append((key, value))
     return out
 
@@ -441,26 +515,33 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[tuple[str, Any]]) 
             last = i == len(parts) - 1
             here = ".".join(parts[: i + 1])
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                if not part.isdigit() or int(part) > len(node):
                     raise ConfigError(
-                        f"{part!r} is not an index of this list (0..{len(node) - 1})",
+                        f"{part!r} is not an index of this list (0..{len(node) - 1}, or "
+                        f"{len(node)} to append)",
                         key=here,
-                        file="--set",
+                        file=f"--set {key}",
                     )
+                if int(part) == len(node):  # one past the end appends
+                    node.append(None if last else {})
                 if last:
                     node[int(part)] = value
                 else:
+                    if node[int(part)] is None:
+                        node[int(part)] = [] if parts[i + 1].isdigit() else {}
                     node = node[int(part)]
             elif isinstance(node, dict):
                 if last:
                     node[part] = value
                 else:
-                    if node.get(part) is None:
-                        node[part] = {}
+                    if node.get(part) is None:  # a list when the next part is an index
+                        node[part] = [] if parts[i + 1].isdigit() else {}
                     node = node[part]
             else:
                 raise ConfigError(
-                    f"cannot set a key inside {describe_value(node)}", key=here, file="--set"
+                    f"cannot set a key inside {describe_value(node)}",
+                    key=here,
+                    file=f"--set {key}",
                 )
     return data
 
@@ -477,6 +558,9 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Config:
         config = _build(Config, dict(data), "", errors)
     except ConfigError as e:
         errors.append(e)
+        config = None
+    except RecursionError:
+        errors.append(ConfigError("nested too deeply; a config needs only a few levels"))
         config = None
     raw_models = data.get("models")
     if isinstance(raw_models, dict):
@@ -524,6 +608,7 @@ def load_config(
     overrides: Sequence[str] = (),
     *,
     data: Mapping[str, Any] | None = None,
+    text: str | None = None,
 ) -> Config:
     """Read, override and type-check a config (registry names are checked separately).
 
@@ -531,30 +616,50 @@ def load_config(
         path: The YAML file. Either ``path`` or ``data`` is given.
         overrides: ``--set`` items, ``"trainer.epochs=1"``.
         data: An already parsed mapping (used for the embedded quickstart).
+        text: The text of ``path`` when already read (a pipe can be read only once).
 
     Raises:
         ConfigError: One line naming the file, the dotted key and what would be valid.
     """
     source = os.fspath(path) if path is not None else "<embedded quickstart>"
-    raw = read_yaml(path) if path is not None else _deepcopy(dict(data or {}))
+    raw = read_yaml(path, text) if path is not None else _deepcopy(dict(data or {}))
     parsed = parse_overrides(overrides)
+    keys = tuple(k for k, _ in parsed)
     apply_overrides(raw, parsed)
     try:
-        return config_from_dict(raw, source)
+        config = config_from_dict(raw, source)
     except ConfigErrors as e:
         for error in e.errors:
-            _blame_override(error, parsed)
+            blame_override(error, keys)
         raise
     except ConfigError as e:
-        _blame_override(e, parsed)
-        raise
+        raise blame_override(e, keys) from e.__cause__
+    return dataclasses.replace(config, overrides=keys)
 
 
-def _blame_override(error: ConfigError, parsed: Sequence[tuple[str, Any]]) -> None:
-    """Point an error at ``--set`` when the offending key came from an override."""
-    for key, _ in parsed:
-        if error.key and (error.key == key or error.key.startswith(key + ".")):
+def blame_override(error: ConfigError, overrides: Sequence[str] | Config) -> ConfigError:
+    """Point ``error`` at ``--set KEY`` when its key came from an override.
+
+    An error at or below an overridden key names ``--set KEY``; an error at a key above one
+    (``models.g.args`` when ``--set models.g.args.size=3`` was given) names the file and the
+    override both. Returns ``error``.
+    """
+    keys = overrides.overrides if isinstance(overrides, Config) else overrides
+    if isinstance(error, ConfigErrors):
+        for e in error.errors:
+            blame_override(e, keys)
+        return error
+    if not error.key:
+        return error
+    for key in reversed(keys):  # the last --set of a key wins
+        if error.key == key or error.key.startswith(key + "."):
             error.file = f"--set {key}"
+            return error
+    for key in reversed(keys):
+        if key.startswith(error.key + ".") and error.file and "--set" not in error.file:
+            error.file = f"{error.file} (with --set {key})"
+            return error
+    return error
 
 
 def _deepcopy(obj: Any) -> Any:

@@ -144,7 +144,11 @@ def fixed_batch(dataset: Dataset, n: int, seed: int) -> Any:
         for i in range(n):
             try:
                 items.append(dataset[i])
-            except (OSError, ValueError) as e:  # a corrupt or missing file, found before training
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            except ConfigError:
+                raise
+            except Exception as e:  # a corrupt or missing file, found before training
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                if not isinstance(e, OSError | ValueError):  # the type says more than the text
+                    first = f"{type(e).__name__}: {first}" if first else type(e).__name__
                 raise ConfigError(f"reading item {i} for the sample grid: {first}", "data") from e
     return collate(items)

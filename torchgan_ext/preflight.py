@@ -16,11 +16,19 @@ import torch
 from torch import nn
 from torchgan.models import Discriminator, Generator
 
+from ._checkfiles import explain_checkpoint_message, unreadable_checkpoint
 from .build import component_error
 from .config import Config
 from .errors import ConfigError
 
-__all__ = ["compile_checks", "dry_check", "preflight", "validate_components"]
+__all__ = [
+    "compile_checks",
+    "dry_check",
+    "explain_checkpoint_message",
+    "preflight",
+    "unreadable_checkpoint",
+    "validate_components",
+]
 
 
 def _first_line(e: BaseException) -> str:

@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._registry import CALLBACKS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, Registry
 from .build import build, data_info, validate_names
-from .config import ComponentConfig, Config, ModelConfig, dump_config
+from .config import ComponentConfig, Config, ModelConfig, blame_override, dump_config
 from .errors import CheckpointError, ConfigError, ConfigErrors
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
-from .preflight import compile_checks, preflight
+from .preflight import compile_checks, preflight, unreadable_checkpoint
 from .trainer.checkpoint import load_checkpoint, load_newest_checkpoint
 from .trainer.distributed import init_distributed
 from .trainer.trainer import ResumeMismatch, Trainer, default_callbacks, resolve_device
@@ -143,6 +143,15 @@ def _init_from(trainer: Trainer, config: Config) -> None:
         if not m.init_from:
             continue
         key = f"models.{name}.init_from"
+        if Path(m.init_from).is_dir():
+            raise ConfigError(
+                f"{m.init_from} is a directory; give a checkpoint file (out_dir/checkpoints/"
+                "ckpt-<step>.pt of a run)",
+                key=key,
+            )
+        reason = unreadable_checkpoint(m.init_from)
+        if reason:
+            raise ConfigError(reason, key=key)
         try:
             state = load_checkpoint(m.init_from, map_location=trainer.device)
         except CheckpointError as e:
@@ -187,7 +196,7 @@ def _build(config: Config, device: str | None) -> _Built:
     try:
         return _build_run(config, device)
     except ConfigError as e:
-        raise e.with_context(file=config.source) from e.__cause__
+        raise blame_override(e.with_context(file=config.source), config) from e.__cause__
 
 
 def _build_run(config: Config, device_override: str | None) -> _Built:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._checkfiles import unreadable_checkpoint
 from ..errors import CheckpointError
 
 __all__ = [
@@ -116,6 +117,9 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises many types for corrupt files; always keep the cause
+        not_a_checkpoint = unreadable_checkpoint(path)  # empty, cut off, not a torch file
+        if not_a_checkpoint is not None:
+            raise CheckpointError(not_a_checkpoint) from e
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             reason = (

@@ -36,6 +36,7 @@ __all__ = [
     "StopRequest",
     "guard_workers",
     "ignore_stop_signals_in_worker",
+    "report_dead_workers",
     "shutdown_workers",
     "stop_signals_blocked",
 ]
@@ -167,3 +168,18 @@ def shutdown_workers(loader: Any, iterator: Any) -> None:
         shutdown()
     if loader is not None and getattr(loader, "_iterator", None) is iterator:
         loader._iterator = None  # a persistent iterator: the next iter() starts new workers
+
+
+def report_dead_workers(batches: Iterator[Any]) -> Iterator[Any]:
+    """Yield from a DataLoader iterator; a worker that died (killed by the OOM killer, a
+    SIGKILL) can surface in the main process as a broken connection instead of torch's
+    "DataLoader worker (pid N) ..." error: re-raise it as that error, naming the worker."""
+    try:
+        yield from batches
+    except (ConnectionResetError, BrokenPipeError, EOFError) as e:
+        workers = getattr(batches, "_workers", None) or []
+        dead = [str(w.pid) for w in workers if not w.is_alive()] or ["unknown"]
+        raise RuntimeError(
+            f"DataLoader worker (pid(s) {', '.join(dead)}) exited unexpectedly "
+            f"({type(e).__name__}: {e})"
+        ) from e

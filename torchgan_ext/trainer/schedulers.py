@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from .._validation import check_int, check_number, check_positive_int
+
 __all__ = ["LinearDecayLR"]
 
 
@@ -34,13 +36,13 @@ class LinearDecayLR(LRScheduler):
         final_factor: float = 0.0,
         last_epoch: int = -1,
     ) -> None:
-        if total <= 0:
-            raise ValueError(f"total must be positive, got {total}")
-        start = total // 2 if start is None else start
+        check_positive_int(total, "total")
+        start = total // 2 if start is None else check_int(start, "start")
         if not 0 <= start < total:
-            raise ValueError(f"start must be in [0, total={total}), got {start}")
+            raise ValueError(f"start: must be in [0, total={total}), got {start}")
+        check_number(final_factor, "final_factor")
         if not 0.0 <= final_factor <= 1.0:
-            raise ValueError(f"final_factor must be in [0, 1], got {final_factor}")
+            raise ValueError(f"final_factor: must be in [0, 1], got {final_factor}")
         self.total = total
         self.start = start
         self.final_factor = final_factor

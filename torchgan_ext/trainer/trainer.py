@@ -70,7 +70,13 @@ from .checkpoint import (
     set_rng_state,
 )
 from .distributed import DistInfo, GradientAverager, any_rank, broadcast_parameters
-from .preemption import StopRequest, guard_workers, shutdown_workers, stop_signals_blocked
+from .preemption import (
+    StopRequest,
+    guard_workers,
+    report_dead_workers,
+    shutdown_workers,
+    stop_signals_blocked,
+)
 
 __all__ = [
     "Trainer",
@@ -1117,7 +1123,7 @@ class Trainer(TorchganTrainer):
                 self._call("on_train_epoch_start")
                 with stop_signals_blocked():  # no signal reaches a worker before it ignores it
                     batches = iter(data_loader)
-                for i, data in enumerate(batches):
+                for i, data in enumerate(report_dead_workers(batches)):
                     if i < skip:
                         continue
                     self.set_batch(data)

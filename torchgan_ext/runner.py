@@ -22,13 +22,16 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._registry import CALLBACKS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, Registry
 from .build import build, data_info, validate_names
+from .callbacks.defaults import default_callbacks
 from .config import ComponentConfig, Config, ModelConfig, blame_override, dump_config
 from .errors import CheckpointError, ConfigError, ConfigErrors
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
 from .preflight import compile_checks, preflight, unreadable_checkpoint
+from .trainer.batch import resolve_device
 from .trainer.checkpoint import load_checkpoint, load_newest_checkpoint
 from .trainer.distributed import init_distributed
-from .trainer.trainer import ResumeMismatch, Trainer, default_callbacks, resolve_device
+from .trainer.resume import ResumeMismatch
+from .trainer.trainer import Trainer
 
 __all__ = ["RunResult", "RUN_ARTIFACTS", "build_callbacks", "build_trainer", "run"]
 

@@ -887,3 +887,56 @@ def _assert_same_state(a: Any, b: Any) -> None:
             _assert_same_state(a[k], b[k])
     else:
         assert a == b
+
+
+def test_trainer_switches_configure_the_default_callbacks(tmp_path):
+    """The built-in behaviours' keyword switches of a Trainer without ``callbacks`` still work
+    (they configure the default callbacks) and are refused beside an explicit list."""
+    from torchgan.losses import MinimaxDiscriminatorLoss, MinimaxGeneratorLoss
+    from torchgan.models import DCGANDiscriminator, DCGANGenerator
+
+    from torchgan_ext import Trainer
+
+    adam = {"name": torch.optim.Adam, "args": {"lr": 1.0e-3}}
+    models = {
+        "generator": {
+            "name": DCGANGenerator,
+            "args": {"encoding_dims": 8, **G16},
+            "optimizer": adam,
+        },
+        "discriminator": {"name": DCGANDiscriminator, "args": D16, "optimizer": adam},
+    }
+    losses = [MinimaxGeneratorLoss(), MinimaxDiscriminatorLoss()]
+    kw = {"device": "cpu", "out_dir": tmp_path}
+    t = Trainer(models, losses, ema={"decay": 0.9}, progress=False, checkpoint_every=5, **kw)
+    assert "generator" in t.ema and "progress_bar" not in t.callbacks
+    assert t.callbacks["checkpoint"].every == 5 and t.callbacks["ema"].decay == 0.9
+    with pytest.raises(TypeError, match="ema"):
+        Trainer(models, losses, callbacks={}, ema={"decay": 0.9}, **kw)
+
+
+def test_a_builtin_listed_under_callbacks_runs_in_its_slot(tmp_path):
+    from torchgan_ext.runner import build_callbacks
+    from torchgan_ext.testing import tiny_config
+
+    cfg = tiny_config(tmp_path / "r")
+    cfg["callbacks"] = [{"name": "ema", "args": {"decay": 0.9}}]
+    names = list(build_callbacks(config_from_dict(cfg)))
+    assert names.index("ema") < names.index("sample_grids") < names.index("evaluation")
+    assert names[-1] == "checkpoint"
+
+
+def test_ema_starts_from_init_from_weights(tmp_path):
+    from torchgan_ext.testing import tiny_config
+
+    cfg = tiny_config(tmp_path / "a")
+    trainer, _ = build_trainer(config_from_dict(cfg))
+    weights = {k: torch.full_like(v, 0.25) for k, v in trainer.generator.state_dict().items()}
+    path = tmp_path / "g.pt"
+    torch.save(weights, path)
+    cfg = tiny_config(tmp_path / "b", trainer={"ema": {"decay": 0.999}})
+    cfg["models"]["generator"]["init_from"] = str(path)
+    trainer, _ = build_trainer(config_from_dict(cfg))
+    ema = trainer.ema["generator"].module.state_dict()
+    assert all(torch.equal(ema[k], w) for k, w in weights.items())
+    assert trainer.eval_generator is trainer.ema["generator"].module

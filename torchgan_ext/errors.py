@@ -75,7 +75,8 @@ class ConfigError(TorchganExtError, ValueError):
         return self
 
     def __str__(self) -> str:
-        parts = [p for p in (self.file, self.key) if p]
+        key = None if self.file == f"--set {self.key}" else self.key  # named once
+        parts = [p for p in (self.file, key) if p]
         prefix = ": ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
 

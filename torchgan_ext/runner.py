@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from ._registry import CALLBACKS, LOSSES, METRICS, MODELS, OPTIMIZERS, SCHEDULERS, Registry
 from .build import build, data_info, validate_names
 from .callbacks.defaults import default_callbacks
+from .callbacks.ema import EMA
 from .config import ComponentConfig, Config, ModelConfig, blame_override, dump_config
 from .errors import CheckpointError, ConfigError, ConfigErrors
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
@@ -127,16 +128,22 @@ def build_callbacks(config: Config) -> dict[str, Any]:
         log_every=log.log_every,
         grad_norms=log.grad_norms,
     )
+    slots = list(default_callbacks(ema={}, progress=True, tensorboard=True))  # canonical order
     checkpoint = builtin.pop("checkpoint")
-    callbacks = dict(builtin)
+    listed: dict[str, Any] = {}
     for i, item in enumerate(config.callbacks):
-        if item.name in callbacks or item.name == "checkpoint":
+        if item.name in builtin or item.name in listed or item.name == "checkpoint":
             raise ConfigError(
                 f"callback {item.name!r} is already in the run (built-in callbacks are "
                 "switched by the trainer: and logging: keys; a callback may be listed once)",
                 key=f"callbacks.{i}.name",
             )
-        callbacks[item.name] = build(CALLBACKS, item.name, item.args, key=f"callbacks.{i}.args")
+        listed[item.name] = build(CALLBACKS, item.name, item.args, key=f"callbacks.{i}.args")
+    # a built-in given under callbacks: (e.g. ema) runs in its own slot, so samples, metrics
+    # and checkpoints of a step see its update; plugin callbacks run after the built-ins
+    callbacks = {n: builtin.get(n, listed.get(n)) for n in slots if n in builtin or n in listed}
+    callbacks.update((n, cb) for n, cb in listed.items() if n not in callbacks)
+    callbacks.pop("checkpoint", None)
     callbacks["checkpoint"] = checkpoint
     return callbacks
 
@@ -270,6 +277,12 @@ def _build_run(config: Config, device_override: str | None) -> _Built:
         type(m).__name__: c.name for m, c in zip(metrics or [], config.metrics, strict=True)
     }
     _init_from(trainer, config)  # a later --resume overrides these weights
+    if any(m.init_from for m in config.models.values()):
+        for callback in trainer.callbacks.values():  # averages start from the loaded weights
+            if isinstance(callback, EMA):
+                callback.averages.clear()
+                callback.setup(trainer)
+        trainer.eval_generator = trainer.eval_models().get("generator")
     trainer.set_batch(sample_batch)
     try:
         preflight(trainer, config)

@@ -73,6 +73,21 @@ _LOSS_INPUTS = (
 )
 
 
+#: Keyword arguments of :func:`default_callbacks` a :class:`Trainer` without ``callbacks``
+#: accepts (the built-in behaviours' switches).
+_DEFAULT_CALLBACK_SWITCHES = (
+    "sample_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "eval_every",
+    "ema",
+    "progress",
+    "tensorboard",
+    "log_every",
+    "grad_norms",
+)
+
+
 class _StopRequest(StopRequest):
     """SIGINT/SIGTERM handler: finish the current step, checkpoint, exit cleanly (see
     :mod:`torchgan_ext.trainer.preemption`)."""
@@ -114,7 +129,10 @@ class Trainer(CheckpointState, ResumeChecks, Reporting, TorchganTrainer):
             steps.
         callbacks: Callbacks by name (their checkpoint key) or as a list (keyed by their
             ``name`` attribute or class name), called in this order; default
-            :func:`default_callbacks`.
+            :func:`default_callbacks`, configured by the keyword arguments ``sample_every``,
+            ``checkpoint_every``, ``keep_checkpoints``, ``eval_every``, ``ema``, ``progress``,
+            ``tensorboard``, ``log_every`` and ``grad_norms`` (a ``TypeError`` when they are
+            given together with ``callbacks``).
         sample_batch: A fixed batch of real data for sample grids of conditional models.
         val_loader: A validation loader, available to metrics as ``val_loader``.
         seed: Seed of the data order (see :class:`~torchgan_ext.data.ResumableSampler`).
@@ -159,6 +177,15 @@ class Trainer(CheckpointState, ResumeChecks, Reporting, TorchganTrainer):
         sync_batchnorm: bool = False,
         **kwargs: Any,
     ) -> None:
+        # the built-in behaviours' switches of earlier versions: they configure the default
+        # callbacks, and cannot be combined with an explicit callbacks list
+        switches = {k: kwargs.pop(k) for k in _DEFAULT_CALLBACK_SWITCHES if k in kwargs}
+        if switches and callbacks is not None:
+            raise TypeError(
+                f"{', '.join(sorted(switches))}: configure the callbacks you pass instead "
+                "(e.g. callbacks=default_callbacks(...)); these switches only apply to the "
+                "default callbacks"
+            )
         self.out_dir = Path(out_dir)
         device = resolve_device(device)
         if precision not in PRECISIONS:
@@ -243,9 +270,10 @@ class Trainer(CheckpointState, ResumeChecks, Reporting, TorchganTrainer):
 
         #: EMA copies of models by name (filled by the ``ema`` callback).
         self.ema: dict[str, ModelEMA] = {}
-        self.callbacks: dict[str, Any] = _callback_dict(
-            default_callbacks() if callbacks is None else callbacks
-        )
+        if callbacks is None:
+            switches.setdefault("refresh_rate", refresh_rate)
+            callbacks = default_callbacks(**switches)
+        self.callbacks: dict[str, Any] = _callback_dict(callbacks)
         self._call("setup")
         self.eval_generator = self.eval_models().get("generator")
 

@@ -20,8 +20,8 @@ PACKAGE = ROOT / "torchgan_ext"
 #: Layer of each top-level module or subpackage; imports must point to a lower number (the
 #: components, layer 1, may import each other as long as there is no cycle).
 LAYERS = {
-    "errors": 0,
     "_validation": 0,
+    "errors": 0.5,
     "_checkfiles": 0,
     "protocols": 0,
     "weights": 1,

@@ -19,7 +19,7 @@ import yaml
 
 from torchgan_ext import cli
 from torchgan_ext.cli import main
-from torchgan_ext.testing import tiny_config
+from torchgan_ext.testing import set_dotted, tiny_config
 from torchgan_ext.testing.datasets import write_image_folder
 
 G = "models.generator"
@@ -34,18 +34,7 @@ GS = f"{G}.scheduler"
 def S(path, value):
     """Set a dotted key (lists are indexed by number)."""
 
-    def edit(cfg, tmp):
-        node = cfg
-        parts = path.split(".")
-        for p in parts[:-1]:
-            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
-        if isinstance(node, list):
-            node[int(parts[-1])] = value
-        else:
-            node[parts[-1]] = value
-        return cfg
-
-    return edit
+    return lambda cfg, tmp: set_dotted(cfg, path, value)
 
 
 def RAW(text):

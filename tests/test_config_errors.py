@@ -12,22 +12,11 @@ import pytest
 import yaml
 
 from torchgan_ext.cli import main
-from torchgan_ext.testing import tiny_config
+from torchgan_ext.testing import set_dotted, tiny_config
 
 
 def _set(path, value):
-    def edit(cfg):
-        node = cfg
-        parts = path.split(".")
-        for p in parts[:-1]:
-            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
-        if isinstance(node, list):
-            node[int(parts[-1])] = value
-        else:
-            node[parts[-1]] = value
-        return cfg
-
-    return edit
+    return lambda cfg: set_dotted(cfg, path, value)
 
 
 def _delete(path):

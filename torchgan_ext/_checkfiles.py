@@ -8,11 +8,10 @@ truncated, a text file) as "Weights only load failed", which reads as if the fil
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from pathlib import Path
 
-__all__ = ["explain_checkpoint_message", "unreadable_checkpoint"]
+__all__ = ["unreadable_checkpoint"]
 
 
 def _not_a_checkpoint(path: Path) -> str | None:
@@ -55,18 +54,3 @@ def unreadable_checkpoint(path: str | os.PathLike) -> str | None:
         return None
     why = _not_a_checkpoint(path)
     return f"{path} is not a readable checkpoint: {why}" if why else None
-
-
-_PICKLED = re.compile(r"checkpoint (\S+?): it contains pickled Python objects.*$", re.M)
-
-
-def explain_checkpoint_message(text: str) -> str:
-    """Rewrite the "pickled Python objects" diagnosis of a checkpoint message when the file is
-    simply not a checkpoint (see :func:`unreadable_checkpoint`)."""
-
-    def fix(match: re.Match) -> str:
-        path = Path(match.group(1))
-        why = _not_a_checkpoint(path) if path.is_file() else None
-        return f"checkpoint {path}: not a readable checkpoint: {why}" if why else match.group(0)
-
-    return _PICKLED.sub(fix, text)

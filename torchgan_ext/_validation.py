@@ -26,13 +26,16 @@ __all__ = [
 ]
 
 
-def close_matches(name: Any, choices: Iterable[Any], n: int = 3) -> str:
+def close_matches(
+    name: Any, choices: Iterable[Any], n: int = 3, empty: str = "there is nothing to choose from"
+) -> str:
     """A short ``"did you mean 'x'?"`` hint, or the list of valid choices.
 
     Args:
         name: The unknown value.
         choices: The valid values.
         n: Maximum number of close matches to show.
+        empty: What to say when there are no choices at all.
 
     Returns:
         ``"did you mean 'x'?"`` when there are close matches, else ``"valid: a, b, c"``.
@@ -42,7 +45,7 @@ def close_matches(name: Any, choices: Iterable[Any], n: int = 3) -> str:
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"
     if not choices:
-        return "there is nothing to choose from"
+        return empty
     shown = ", ".join(choices[:25])
     more = f" (and {len(choices) - 25} more)" if len(choices) > 25 else ""
     return f"valid: {shown}{more}"

@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-from ._checkfiles import explain_checkpoint_message
 from ._plugins import load_plugins
 from ._registry import REGISTRIES
 from .build import validate_names
@@ -269,8 +268,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         if any(k == "plugins" or k.startswith("plugins.") for k in config.overrides):
             e.with_context(file="--set plugins")
         raise
-    validate_names(config)
-    if args.print_config:
+    if args.print_config:  # a run or --evaluate checks the names itself, once
+        validate_names(config)
         sys.stdout.write(dump_config(config))
         return EXIT_OK
     if args.evaluate is not None:
@@ -310,7 +309,7 @@ def one_line(e: BaseException) -> str:
         last = lines[-1] if lines else match.group(1)
         return f"reading the data failed in DataLoader worker {match.group(2)}: {last}"
     if isinstance(e, TorchganExtError):
-        return explain_checkpoint_message(lines[0] if lines else type(e).__name__)
+        return lines[0] if lines else type(e).__name__
     if isinstance(e, RecursionError):
         return "RecursionError: input nested too deeply"
     first = lines[0] if lines else ""
@@ -318,12 +317,12 @@ def one_line(e: BaseException) -> str:
 
 
 def format_warning(message, category, filename, lineno, line=None) -> str:
-    """Warnings in one line each; a checkpoint skipped on --resume says why it is unreadable.
+    """Warnings in one line each.
 
     Installed as ``warnings.formatwarning`` (not ``showwarning``, so recording warnings, as
     ``pytest.warns`` does, keeps working)."""
     text = str(message).strip()
-    text = explain_checkpoint_message(text.splitlines()[0] if text else category.__name__)
+    text = text.splitlines()[0] if text else category.__name__
     return f"torchgan-run: warning: {text}\n"
 
 
@@ -348,7 +347,7 @@ def _run_main(argv: list[str], show_traceback: bool) -> int:
         if show_traceback:
             traceback.print_exc()
         for line in str(e).splitlines():  # several schema errors: one line each
-            print(f"torchgan-run: error: {explain_checkpoint_message(line)}", file=sys.stderr)
+            print(f"torchgan-run: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except RecursionError:
         if show_traceback:

@@ -7,8 +7,9 @@ code 2 with a one-line message; anything else raised during training maps to exi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
+
+from ._validation import close_matches
 
 __all__ = [
     "TorchganExtError",
@@ -36,15 +37,7 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     Returns:
         ``"did you mean 'x'?"`` when there are close matches, else ``"valid: a, b, c"``.
     """
-    choices = sorted(str(c) for c in choices)
-    close = difflib.get_close_matches(str(name), choices, n=n, cutoff=0.6)
-    if close:
-        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
-    if not choices:
-        return "nothing is registered"
-    shown = ", ".join(choices[:25])
-    more = f" (and {len(choices) - 25} more)" if len(choices) > 25 else ""
-    return f"valid: {shown}{more}"
+    return close_matches(name, choices, n, empty="nothing is registered")
 
 
 class TorchganExtError(Exception):

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from torchgan.models import Discriminator, Generator
 
-from ._checkfiles import explain_checkpoint_message, unreadable_checkpoint
 from .build import component_error
 from .config import Config
 from .errors import ConfigError
@@ -24,9 +23,7 @@ from .errors import ConfigError
 __all__ = [
     "compile_checks",
     "dry_check",
-    "explain_checkpoint_message",
     "preflight",
-    "unreadable_checkpoint",
     "validate_components",
 ]
 

@@ -27,7 +27,7 @@ from .callbacks.ema import EMA
 from .config import ComponentConfig, Config, ModelConfig, blame_override, dump_config
 from .errors import CheckpointError, ConfigError, ConfigErrors
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
-from .preflight import compile_checks, preflight, unreadable_checkpoint
+from .preflight import compile_checks, preflight
 from .trainer.batch import resolve_device
 from .trainer.checkpoint import load_checkpoint, load_newest_checkpoint
 from .trainer.distributed import init_distributed
@@ -159,9 +159,6 @@ def _init_from(trainer: Trainer, config: Config) -> None:
                 "ckpt-<step>.pt of a run)",
                 key=key,
             )
-        reason = unreadable_checkpoint(m.init_from)
-        if reason:
-            raise ConfigError(reason, key=key)
         try:
             state = load_checkpoint(m.init_from, map_location=trainer.device)
         except CheckpointError as e:
@@ -202,14 +199,24 @@ def build_trainer(config: Config, *, device: str | None = None) -> tuple[Trainer
     return built.trainer, built.loader
 
 
-def _build(config: Config, device: str | None) -> _Built:
+def _build(config: Config, device: str | None, *, names_checked: bool = False) -> _Built:
     try:
+        if not names_checked:
+            validate_names(config)
         return _build_run(config, device)
     except ConfigError as e:
         raise blame_override(e.with_context(file=config.source), config) from e.__cause__
 
 
+def _check_names(config: Config) -> None:
+    try:
+        validate_names(config)
+    except ConfigError as e:
+        raise blame_override(e.with_context(file=config.source), config) from e.__cause__
+
+
 def _build_run(config: Config, device_override: str | None) -> _Built:
+    """Everything after the registry names are known to be right (:func:`validate_names`)."""
     device = resolve_device(device_override or config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
@@ -225,7 +232,6 @@ def _build_run(config: Config, device_override: str | None) -> _Built:
             key="trainer.sync_batchnorm",
         )
     seed_everything(config.seed)
-    validate_names(config)
     dataset = build_dataset(config.data)
     info = data_info(dataset)
     loader = build_loader(dataset, config, device, dist_info=dist_info)
@@ -407,11 +413,12 @@ def run(
         if main_process:
             print(*args, **kwargs)
 
+    _check_names(config)  # names and arguments first, once
     out = Path(config.out_dir)
     if main_process:  # other ranks must not race with rank 0's config.yaml
         out = _prepare_out_dir(config, resume, overwrite)
     previous_run = main_process and overwrite and not resume and (out / "config.yaml").exists()
-    built = _build(config, device)
+    built = _build(config, device, names_checked=True)
     trainer, loader = built.trainer, built.loader
     if previous_run:  # only now that the new config has been checked
         removed = _clear_previous_run(out)

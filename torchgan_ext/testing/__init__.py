@@ -7,12 +7,13 @@ in the official formats, tiny models and tiny feature extractors.
 from .attribute_digits import ATTRIBUTE_DIGITS_ATTRIBUTES, write_attribute_digits
 from .celeba import CELEBA_ATTRIBUTES, FakeCelebA, index_color, write_celeba
 from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
-from .configs import tiny_config
+from .configs import set_dotted, tiny_config
 from .datasets import DatasetTestCase, write_image_folder
 from .digits_score import DigitsScore, digits_score, score_digit_images
 
 __all__ = [
     "tiny_config",
+    "set_dotted",
     "DatasetTestCase",
     "write_image_folder",
     "CELEBA_ATTRIBUTES",

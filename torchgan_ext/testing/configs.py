@@ -6,7 +6,7 @@ import copy
 import os
 from typing import Any
 
-__all__ = ["tiny_config"]
+__all__ = ["tiny_config", "set_dotted"]
 
 _TINY: dict[str, Any] = {
     "seed": 0,
@@ -48,4 +48,23 @@ def tiny_config(out_dir: str | os.PathLike, **sections: Any) -> dict[str, Any]:
             config.pop(key, None)
         else:
             config[key] = value
+    return config
+
+
+def set_dotted(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Set the dotted ``key`` of a plain config dict (list items by number), creating the
+    mappings on the way; returns ``config``.
+
+    Example:
+        >>> set_dotted({"losses": [{"name": "x"}]}, "losses.0.args.weight", 2.0)
+        {'losses': [{'name': 'x', 'args': {'weight': 2.0}}]}
+    """
+    node: Any = config
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
     return config

@@ -290,8 +290,9 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         return EXIT_OK
     print(f"done: step {result.step}, epoch {result.epoch}; checkpoint {result.checkpoint}")
-    if result.metrics:  # the last value of every metric (all values: out_dir/metrics.jsonl)
-        print("metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
+    if result.metrics:  # the final evaluation (all values: out_dir/metrics.jsonl)
+        values = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        print(f"metrics (step {result.metrics_step}): {values}")
     return EXIT_OK
 
 

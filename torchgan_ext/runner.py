@@ -48,6 +48,8 @@ class RunResult:
     resumed_from: Path | None = None
     stopped_by_signal: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: The step ``metrics`` were computed at (the final step unless the run was stopped).
+    metrics_step: int | None = None
     trainer: Trainer | None = field(default=None, repr=False)
     #: The fully resolved config of the run (what ``out_dir/config.yaml`` holds).
     config: Config | None = field(default=None, repr=False)
@@ -478,6 +480,7 @@ def run(
         resumed_from=resumed_from,
         stopped_by_signal=trainer.stopped_by_signal,
         metrics=dict(trainer.last_metrics),
+        metrics_step=trainer.last_metrics_step,
         trainer=trainer,
         config=resolved,
     )

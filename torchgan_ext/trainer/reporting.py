@@ -107,4 +107,5 @@ class Reporting:
                 values[label] = float(v.item() if isinstance(v, torch.Tensor) else v)
         self.logger.log_metrics(values, self.step)
         self.last_metrics = values
+        self.last_metrics_step = self.step
         return values

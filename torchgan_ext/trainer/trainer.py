@@ -267,6 +267,8 @@ class Trainer(CheckpointState, ResumeChecks, Reporting, TorchganTrainer):
         #: the registry names of the config here.
         self.metric_names: dict[str, str] = {}
         self.last_metrics: dict[str, float] = {}
+        #: The step ``last_metrics`` were computed at (``None`` before the first evaluation).
+        self.last_metrics_step: int | None = None
 
         #: EMA copies of models by name (filled by the ``ema`` callback).
         self.ema: dict[str, ModelEMA] = {}

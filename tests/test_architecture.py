@@ -42,6 +42,7 @@ LAYERS = {
     "testing": 5,
     "loaders": 6,
     "preflight": 6,
+    "inference": 6,
     "runner": 7,
     "evaluate": 8,
     "cli": 9,

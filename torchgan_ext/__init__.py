@@ -8,7 +8,8 @@ The public API is small::
     result = run(config)
 
 Importing the package, its registries and :mod:`torchgan_ext.config` does not import torch:
-``run``, ``build_trainer``, ``RunResult`` and ``Trainer`` load on first use.
+``run``, ``build_trainer``, ``RunResult``, ``Trainer``, ``load_run`` and ``LoadedRun`` load on
+first use.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ _LAZY = {
     "build_trainer": "runner",
     "RunResult": "runner",
     "Trainer": "trainer",
+    "load_run": "inference",
+    "LoadedRun": "inference",
 }
 
 
@@ -73,6 +76,8 @@ __all__ = [
     "build_trainer",
     "RunResult",
     "Trainer",
+    "load_run",
+    "LoadedRun",
     "TorchganExtError",
     "ConfigError",
     "UnknownComponentError",

@@ -43,6 +43,7 @@ LAYERS = {
     "loaders": 6,
     "preflight": 6,
     "inference": 6,
+    "sampling": 7,
     "runner": 7,
     "evaluate": 8,
     "cli": 9,

@@ -1,4 +1,4 @@
-"""``torchgan-run``: train a GAN from one YAML file (or evaluate a trained run).
+"""``torchgan-run``: train a GAN from one YAML file (or evaluate or sample a trained run).
 
 Exit codes: 0 success, also after a stop by SIGINT/SIGTERM with a checkpoint of the stop step;
 2 configuration or usage error (one line, no traceback unless ``--traceback``); 1 failure during
@@ -75,6 +75,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT",
         help="run the config's metrics on the run's newest checkpoint (or CHECKPOINT), print "
         "them and write out_dir/metrics.json",
+    )
+    p.add_argument(
+        "--sample",
+        nargs="+",
+        default=None,
+        metavar=("N", "CHECKPOINT"),
+        help="write N PNG images of the generator of the run's newest checkpoint (or "
+        "CHECKPOINT), EMA weights where kept, into out_dir/generated (no training data needed)",
+    )
+    p.add_argument(
+        "--raw", action="store_true", help="--sample: the trained weights instead of the EMA"
+    )
+    p.add_argument(
+        "--classes",
+        metavar="K,K",
+        help="--sample: class indices of a class-conditional generator (default all; N each, "
+        "one folder per class)",
+    )
+    p.add_argument(
+        "--target",
+        dest="targets",
+        action="append",
+        default=None,
+        metavar="ATTR,ATTR",
+        help="--sample: a target attribute set of a StarGAN-like generator (repeatable; "
+        "default one per attribute)",
+    )
+    p.add_argument(
+        "--input",
+        metavar="DIR",
+        help="--sample: the images a super-resolution or translation generator takes",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="--sample: seed of the noise (default: seed:)"
     )
     p.add_argument(
         "--list",
@@ -213,6 +247,21 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--evaluate does not train; {flag} has no meaning with it", file="command line"
         )
+    if args.sample is not None and (args.evaluate is not None or args.resume):
+        flag = "--evaluate" if args.evaluate is not None else "--resume"
+        raise ConfigError(f"--sample cannot be combined with {flag}", file="command line")
+    if args.sample is None:
+        for flag, value in (
+            ("--raw", args.raw or None),
+            ("--classes", args.classes),
+            ("--target", args.targets),
+            ("--input", args.input),
+            ("--seed", args.seed),
+        ):
+            if value is not None:
+                raise ConfigError(
+                    f"{flag} applies to --sample N [CHECKPOINT] only", file="command line"
+                )
     for spec in args.plugins:
         if not str(spec).strip() or str(spec).strip() == "no:":
             raise ConfigError(
@@ -245,6 +294,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
 
     if args.config is None and str(args.evaluate or "").endswith((".yaml", ".yml")):
         args.config, args.evaluate = args.evaluate, ""  # `--evaluate CONFIG.yaml`
+    if args.config is None and args.sample and args.sample[-1].endswith((".yaml", ".yml")):
+        args.config = args.sample.pop()  # `--sample N CONFIG.yaml`
     # the schema first: pure Python, every mistake of the file at once, before torch loads;
     # the file is read exactly once (a pipe or <(...) cannot be read twice)
     if args.config is not None:
@@ -276,6 +327,19 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         from .evaluate import evaluate_command
 
         return evaluate_command(config, args.evaluate or None)
+    if args.sample is not None:
+        from .sampling import sample_command
+
+        return sample_command(
+            config,
+            args.sample,
+            raw=args.raw,
+            classes=args.classes,
+            targets=args.targets,
+            inputs=args.input,
+            seed=args.seed,
+            overwrite=args.overwrite,
+        )
 
     from .runner import run
     from .trainer.preemption import StopRequest

@@ -330,7 +330,14 @@ def _prepare_out_dir(config: Config, resume: bool, overwrite: bool) -> Path:
 
 
 #: What ``--overwrite`` removes from an existing run directory (nothing else is touched).
-RUN_ARTIFACTS = ("checkpoints", "samples", "tensorboard", "metrics.jsonl", "metrics.json")
+RUN_ARTIFACTS = (
+    "checkpoints",
+    "samples",
+    "tensorboard",
+    "metrics.jsonl",
+    "metrics.json",
+    "generated",
+)
 
 
 def _clear_previous_run(out: Path) -> list[str]:

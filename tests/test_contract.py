@@ -580,6 +580,12 @@ METRIC_CASES: dict[str, MetricCase] = {
         lambda p: {"extractor": TinyFeatureExtractor(), "num_samples": 16, "splits": 2},
         _unconditional_image_run,
     ),
+    "precision_recall": MetricCase(
+        lambda p: {**_fid_kid_args(p), "chunk_size": 5}, _unconditional_image_run
+    ),
+    "density_coverage": MetricCase(
+        lambda p: {**_fid_kid_args(p), "chunk_size": 5}, _unconditional_image_run
+    ),
     "classifier_score": MetricCase(
         lambda p: {"classifier": TinyFeatureExtractor(num_features=4), "sample_size": 4},
         _unconditional_image_run,

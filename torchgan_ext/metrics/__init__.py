@@ -6,25 +6,30 @@ from .features import FeatureExtractor, InputSpec, build_feature_extractor, prep
 from .fid import FrechetInceptionDistance, frechet_distance
 from .inception_score import InceptionScore, inception_score
 from .kid import KernelInceptionDistance, kernel_inception_distance
+from .prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
 from .psnr_ssim import PSNR, SSIM, psnr, rgb_to_y, ssim
 from .unet_accuracy import UNetCutMixAccuracy
 
 __all__ = [
     "AttributeAccuracy",
     "ClassifierAccuracy",
+    "DensityCoverage",
     "FeatureExtractor",
     "FrechetInceptionDistance",
     "InceptionScore",
     "InputSpec",
     "KernelInceptionDistance",
     "PSNR",
+    "PrecisionRecall",
     "SSIM",
     "RealFeatureCache",
     "UNetCutMixAccuracy",
     "build_feature_extractor",
+    "density_coverage",
     "frechet_distance",
     "inception_score",
     "kernel_inception_distance",
+    "precision_recall",
     "psnr",
     "rgb_to_y",
     "ssim",

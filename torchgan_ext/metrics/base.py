@@ -239,6 +239,30 @@ class RealReferenceMetric(GeneratorMetric):
             )
         return data_loader, "train"
 
+    def real_and_generated(
+        self,
+        eval_generator: nn.Module | None,
+        device: Any,
+        data_loader: DataLoader | None,
+        val_loader: DataLoader | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Real features of the reference split, features of generated images, and what to
+        record about them (counts, split, cache source, extractor, timings)."""
+        loader, split = self.reference_loader(data_loader, val_loader)
+        real, source, real_s = self.real_features(loader, split, device)
+        start = time.perf_counter()
+        fake = self.generated_features(eval_generator, device)
+        info = {
+            "num_real": len(real),
+            "num_fake": len(fake),
+            "reference": split,
+            "real_features": source,
+            "extractor": self.extractor().name,
+            "seconds_real": round(real_s, 3),
+            "seconds_fake": round(time.perf_counter() - start, 3),
+        }
+        return real, fake, info
+
     def real_features(
         self, loader: DataLoader, split: str, device: Any
     ) -> tuple[torch.Tensor, str, float]:

@@ -9,7 +9,6 @@ Equilibrium", NeurIPS 2017, https://arxiv.org/abs/1706.08500. The statistics are
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,20 +135,6 @@ class FrechetInceptionDistance(RealReferenceMetric):
         val_loader: DataLoader | None = None,
     ) -> float:
         """FID of ``num_samples`` images of ``eval_generator`` against the reference split."""
-        loader, split = self.reference_loader(data_loader, val_loader)
-        real, source, real_s = self.real_features(loader, split, device)
-        start = time.perf_counter()
-        fake = self.generated_features(eval_generator, device)
-        fake_s = time.perf_counter() - start
+        real, fake, info = self.real_and_generated(eval_generator, device, data_loader, val_loader)
         self._warn_few(min(len(real), len(fake)), real.shape[1])
-        value = frechet_distance(real, fake)
-        return self._record(
-            value,
-            num_real=len(real),
-            num_fake=len(fake),
-            reference=split,
-            real_features=source,
-            extractor=self.extractor().name,
-            seconds_real=round(real_s, 3),
-            seconds_fake=round(fake_s, 3),
-        )
+        return self._record(frechet_distance(real, fake), **info)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -170,22 +169,12 @@ class KernelInceptionDistance(RealReferenceMetric):
         val_loader: DataLoader | None = None,
     ) -> float:
         """KID (mean over subsets) of ``eval_generator`` against the reference split."""
-        loader, split = self.reference_loader(data_loader, val_loader)
-        real, source, real_s = self.real_features(loader, split, device)
-        start = time.perf_counter()
-        fake = self.generated_features(eval_generator, device)
-        fake_s = time.perf_counter() - start
+        real, fake, info = self.real_and_generated(eval_generator, device, data_loader, val_loader)
         mean, std, size = self._score(real, fake)
         return self._record(
             mean,
             std=std if math.isfinite(std) else None,
             subset_size=size,
             subsets=self.subsets,
-            num_real=len(real),
-            num_fake=len(fake),
-            reference=split,
-            real_features=source,
-            extractor=self.extractor().name,
-            seconds_real=round(real_s, 3),
-            seconds_fake=round(fake_s, 3),
+            **info,
         )

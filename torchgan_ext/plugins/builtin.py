@@ -34,6 +34,7 @@ from ..metrics.attribute_accuracy import ClassifierAccuracy
 from ..metrics.fid import FrechetInceptionDistance
 from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
+from ..metrics.prdc import DensityCoverage, PrecisionRecall
 from ..metrics.psnr_ssim import PSNR, SSIM
 from ..metrics.unet_accuracy import UNetCutMixAccuracy
 from ..models.attribute_classifier import AttributeClassifier
@@ -84,6 +85,8 @@ def torchgan_ext_register_metrics(registry):
     registry.register("fid", FrechetInceptionDistance, model_args=_EXTRACTOR)
     registry.register("kid", KernelInceptionDistance, model_args=_EXTRACTOR)
     registry.register("inception_score", InceptionScore, model_args=_EXTRACTOR)
+    registry.register("precision_recall", PrecisionRecall, model_args=_EXTRACTOR)
+    registry.register("density_coverage", DensityCoverage, model_args=_EXTRACTOR)
     registry.register("psnr", PSNR)
     registry.register("ssim", SSIM)
     registry.register("unet_cutmix_accuracy", UNetCutMixAccuracy)

@@ -225,9 +225,27 @@ def test_a_subset_of_real_images_is_fixed(tmp_path, digits_test):
     assert torch.allclose(fa, fb, atol=1e-6)  # same images whatever the batch size
 
 
-def test_num_real_is_capped_at_the_split_size(tmp_path, digits_test):
-    metric = _fid(tmp_path, num_real=5000)
+def test_num_real_defaults_to_the_whole_split_when_it_is_smaller(tmp_path, digits_test):
+    metric = _fid(tmp_path, num_real=None, num_samples=5000)
+    metric.num_samples = 64  # generate few; the real count still follows the default rule
+    metric.num_real = None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning: 297 samples > 8 feature dimensions
-        _eval(metric, digits_test)
-    assert metric.last_result["num_real"] == len(digits_test)
+        real, _, _ = metric.real_features(_loader(digits_test), "val", CPU)
+    assert len(real) == 64 == min(64, len(digits_test))
+    big = _fid(tmp_path, num_real=None, num_samples=5000)
+    real, _, _ = big.real_features(_loader(digits_test), "val", CPU)
+    assert len(real) == len(digits_test)  # min(num_samples, split): the whole split
+
+
+def test_num_real_larger_than_the_split_is_an_error_naming_it(tmp_path, digits_test):
+    metric = _fid(tmp_path, num_real=5000)
+    with pytest.raises(ValueError, match=r"^num_real: 5000 is larger than the val split \(297"):
+        metric.real_features(_loader(digits_test), "val", CPU)
+
+    class _Trainer:
+        data_loader = _loader(digits_test)
+        val_loader = None
+
+    with pytest.raises(ValueError, match=r"^num_real: 5000 is larger than the train split"):
+        metric.validate(_Trainer())  # the launcher's preflight: before any training

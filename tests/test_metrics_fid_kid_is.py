@@ -7,6 +7,7 @@ here (to test loading and image conversion, never to produce a metric value).
 
 import dataclasses
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -169,6 +170,85 @@ def test_inception_score_with_skewed_marginal_is_below_the_class_count():
     mean, _ = inception_score(logits, splits=1)
     p = np.array([6, 1, 1, 1]) / 9
     assert mean == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-4)
+
+
+def test_inception_score_is_torch_fidelitys_with_the_population_std():
+    """Same permutation, splits and ddof=0 as torch-fidelity (Salimans et al.'s code);
+    torchmetrics' ddof=1 standard deviation is sqrt(10/9) = 5.4% larger."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    from torchmetrics.image.inception import InceptionScore as TMInceptionScore
+
+    from torchgan_ext.metrics.fid import PassThroughFeatures
+
+    logits = torch.randn(1003, 50, generator=torch.Generator().manual_seed(0)) * 3
+    mean, std = inception_score(logits, splits=10, seed=7)
+    ref = isc_features_to_metric(logits, splits=10, shuffle=True, rng_seed=7)
+    assert mean == pytest.approx(ref["inception_score_mean"], rel=1e-12)
+    assert std == pytest.approx(ref["inception_score_std"], rel=1e-9)
+    # the per-split scores, by hand
+    order = np.random.RandomState(7).permutation(1003)
+    p = torch.softmax(logits[order].double(), 1).numpy()
+    scores = []
+    for i in range(10):
+        part = p[i * 1003 // 10 : (i + 1) * 1003 // 10]
+        kl = (part * (np.log(part) - np.log(part.mean(0, keepdims=True)))).sum(1).mean()
+        scores.append(np.exp(kl))
+    assert std == pytest.approx(np.std(scores, ddof=0), rel=1e-9)
+    # torchmetrics on the same logits: its permutation (torch.randperm under a seed) replayed
+    # here gives its per-split scores; its std is their ddof=1 std, 5.4% above ddof=0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tm = TMInceptionScore(feature=PassThroughFeatures(50), splits=10)
+    tm.update(logits[:1000])
+    torch.manual_seed(3)
+    tm_std = float(tm.compute()[1])
+    torch.manual_seed(3)
+    perm = torch.randperm(1000)
+    parts = torch.softmax(logits[:1000][perm].double(), 1).chunk(10)
+    tm_scores = [
+        np.exp((q * (q.log() - q.mean(0, keepdim=True).log())).sum(1).mean().item()) for q in parts
+    ]
+    assert tm_std == pytest.approx(np.std(tm_scores, ddof=1), rel=1e-5)
+    assert tm_std / np.std(tm_scores, ddof=0) == pytest.approx(1.054, abs=1e-3)
+
+
+def test_kid_is_torch_fidelitys_subsets_and_population_std():
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    x, y, _ = _gaussians(n1=400, n2=300)
+    real, fake = torch.from_numpy(x).float(), torch.from_numpy(y).float()
+    mean, std = kernel_inception_distance(real, fake, subsets=7, subset_size=120, seed=5)
+    # torch-fidelity takes the generated features as its first input
+    ref = kid_features_to_metric(
+        fake, real, kid_subsets=7, kid_subset_size=120, rng_seed=5, verbose=False
+    )
+    # torch-fidelity multiplies float32 features, we float64: equal to float32 precision
+    assert mean == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-5)
+    assert std == pytest.approx(ref["kernel_inception_distance_std"], rel=1e-5)
+    with pytest.raises(ValueError, match="^subset_size: 500 is larger"):
+        kernel_inception_distance(real, fake, subsets=1, subset_size=500)
+
+
+def test_published_default_sample_counts():
+    import inspect
+
+    from torchgan_ext.metrics import DensityCoverage, PrecisionRecall
+
+    def default(cls, name):
+        return inspect.signature(cls).parameters[name].default
+
+    for cls in (FrechetInceptionDistance, KernelInceptionDistance, InceptionScore):
+        assert default(cls, "num_samples") == 50000
+        if cls is not InceptionScore:
+            assert default(cls, "num_real") is None  # min(num_samples, split size)
+    assert default(InceptionScore, "splits") == 10
+    assert (
+        default(KernelInceptionDistance, "subsets"),
+        default(KernelInceptionDistance, "subset_size"),
+    ) == (100, 1000)
+    pr = PrecisionRecall(extractor=TinyFeatureExtractor())
+    dc = DensityCoverage(extractor=TinyFeatureExtractor())
+    assert (pr.num_samples, pr.k, dc.num_samples, dc.k) == (50000, 3, 10000, 5)
 
 
 # ------------------------------------------------------------------------------------------

@@ -292,6 +292,7 @@ def _build_run(config: Config, device_override: str | None) -> _Built:
                 callback.setup(trainer)
         trainer.eval_generator = trainer.eval_models().get("generator")
     trainer.set_batch(sample_batch)
+    trainer.data_loader = loader  # metrics check their reference split in preflight
     try:
         preflight(trainer, config)
         if t.compile:

@@ -119,7 +119,7 @@ class GeneratorMetric(EvaluationMetric):
         weights: str | os.PathLike | None = None,
         extractor_args: Mapping[str, Any] | None = None,
         input_spec: Mapping[str, Any] | InputSpec | None = None,
-        num_samples: int = 10000,
+        num_samples: int = 50000,
         batch_size: int = 64,
         seed: int = 0,
     ) -> None:
@@ -190,8 +190,10 @@ class RealReferenceMetric(GeneratorMetric):
     Args:
         reference: The real split: ``val`` (``data.val``), ``train`` (the training set) or
             ``auto`` (``val`` when configured, else ``train``).
-        num_real: Number of real images (default ``num_samples``, at most the split's size;
-            a fixed random subset when smaller).
+        num_real: Number of real images (default ``num_samples``, capped at the split's
+            size, i.e. 50k where the split allows, else the whole split; a fixed random subset
+            when smaller than the split). An explicit value larger than the split raises
+            ``ValueError`` naming ``num_real``.
         cache: Cache real features on disk (see :mod:`torchgan_ext.metrics.cache`).
         cache_dir: Cache directory (default ``$TORCHGAN_EXT_CACHE_DIR`` or
             ``~/.cache/torchgan_ext/real_features``).
@@ -218,9 +220,21 @@ class RealReferenceMetric(GeneratorMetric):
 
     def validate(self, trainer: Any) -> None:
         """Called by the launcher before training: ``reference: val`` needs a validation
-        split (the trainer's ``val_loader``)."""
-        if self.reference == "val" and getattr(trainer, "val_loader", None) is None:
+        split (the trainer's ``val_loader``), and ``num_real`` must fit the split."""
+        data = getattr(trainer, "data_loader", None)
+        val = getattr(trainer, "val_loader", None)
+        if self.reference == "val" and val is None:
             self.reference_loader(None, None)  # raises the ValueError
+        if data is not None or val is not None:
+            loader, split = self.reference_loader(data, val)
+            self._check_num_real(len(loader.dataset), split)
+
+    def _check_num_real(self, total: int, split: str) -> None:
+        if self.num_real is not None and self.num_real > total:
+            raise ValueError(
+                f"num_real: {self.num_real} is larger than the {split} split ({total} images); "
+                f"use at most {total}, or leave it unset for min(num_samples, {total})"
+            )
 
     def reference_loader(
         self, data_loader: DataLoader | None, val_loader: DataLoader | None
@@ -276,6 +290,7 @@ class RealReferenceMetric(GeneratorMetric):
         extractor = self.extractor(device)
         dataset = loader.dataset
         total = len(dataset)
+        self._check_num_real(total, split)
         n = min(self.num_real or self.num_samples, total)
         if n < 2:
             raise ValueError(f"the {split} split has {total} image(s); FID/KID need at least 2")

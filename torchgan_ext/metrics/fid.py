@@ -79,8 +79,9 @@ class FrechetInceptionDistance(RealReferenceMetric):
             ``$TORCH_HOME/hub/checkpoints/weights-inception-2015-12-05-6726825d.pth``).
         extractor_args: Constructor arguments of a registered-model extractor.
         input_spec: How a custom extractor wants its images (``value_range``, ``size``, ...).
-        num_samples: Generated images (default 10k; 50k for comparison with papers).
-        num_real: Real images (default ``num_samples``, capped at the split's size).
+        num_samples: Generated images (default 50k, the published protocol).
+        num_real: Real images (default ``num_samples``, capped at the split's size: the
+            whole split when it is smaller; a larger explicit value is an error).
         batch_size: Images per forward pass.
         reference: ``auto`` (``val`` when configured, else ``train``), ``val`` or ``train``.
         cache: Cache real features on disk.
@@ -97,7 +98,7 @@ class FrechetInceptionDistance(RealReferenceMetric):
         weights: str | os.PathLike | None = None,
         extractor_args: Mapping[str, Any] | None = None,
         input_spec: Mapping[str, Any] | InputSpec | None = None,
-        num_samples: int = 10000,
+        num_samples: int = 50000,
         num_real: int | None = None,
         batch_size: int = 64,
         reference: str = "auto",

@@ -1,9 +1,10 @@
 """Kernel Inception Distance (KID) as a torchgan ``EvaluationMetric``.
 
-Bińkowski et al., "Demystifying MMD GANs", ICLR 2018, https://arxiv.org/abs/1801.01401. The
-estimator is torchmetrics' ``KernelInceptionDistance`` (unbiased MMD² with a cubic polynomial
-kernel, averaged over random subsets); features come from
-:mod:`torchgan_ext.metrics.features`, real features from the cache (shared with FID).
+Bińkowski et al., "Demystifying MMD GANs", ICLR 2018, https://arxiv.org/abs/1801.01401: the
+unbiased MMD² with a cubic polynomial kernel, mean and population standard deviation
+(``ddof=0``) over random subsets, drawn as the paper's code and torch-fidelity draw them (see
+:func:`kernel_inception_distance`). Features come from :mod:`torchgan_ext.metrics.features`,
+real features from the cache (shared with FID).
 """
 
 from __future__ import annotations
@@ -14,16 +15,36 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from torchmetrics.image.kid import KernelInceptionDistance as _TMKernelInceptionDistance
 
 from .base import RealReferenceMetric, _positive_int
 from .features import InputSpec
-from .fid import PassThroughFeatures, _check_pair
+from .fid import _check_pair
 
-__all__ = ["KernelInceptionDistance", "kernel_inception_distance"]
+__all__ = ["KernelInceptionDistance", "kernel_inception_distance", "mmd2_unbiased"]
+
+
+def mmd2_unbiased(
+    x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | None = None, coef: float = 1.0
+) -> float:
+    r"""Unbiased MMD² of two equally sized feature sets under a polynomial kernel (float64).
+
+    .. math::
+        \widehat{\mathrm{MMD}}^2_u = \frac{1}{m(m-1)} \sum_{i \ne j} \big(k(x_i, x_j)
+            + k(y_i, y_j)\big) - \frac{2}{m^2} \sum_{i, j} k(x_i, y_j),
+        \qquad k(x, y) = (\gamma\, x^\top y + c)^d
+    """
+    m = len(x)
+    x, y = x.double(), y.double()
+    g = 1.0 / x.shape[1] if gamma is None else gamma
+    k_xx = (x @ x.T * g + coef) ** degree
+    k_yy = (y @ y.T * g + coef) ** degree
+    k_xy = (x @ y.T * g + coef) ** degree
+    within = k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()
+    return float(within / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
 
 
 def kernel_inception_distance(
@@ -38,36 +59,37 @@ def kernel_inception_distance(
 ) -> tuple[float, float]:
     r"""KID between two feature sets: mean and standard deviation over ``subsets`` subsets.
 
-    For each subset pair :math:`X, Y` of size :math:`m` (drawn without replacement),
-
-    .. math::
-        \widehat{\mathrm{MMD}}^2_u = \frac{1}{m(m-1)} \sum_{i \ne j} \big(k(x_i, x_j)
-            + k(y_i, y_j)\big) - \frac{2}{m^2} \sum_{i, j} k(x_i, y_j),
-        \qquad k(x, y) = (\gamma\, x^\top y + c)^d
-
-    with :math:`\gamma = 1/D` by default. Its expectation is 0 when both sets come from the same
-    distribution (it can be negative). The subsets are drawn from ``seed`` (the global RNG is
-    untouched).
+    For each subset pair :math:`X, Y` of size :math:`m` (each drawn without replacement),
+    :func:`mmd2_unbiased` with :math:`k(x, y) = (\gamma\, x^\top y + c)^d`,
+    :math:`\gamma = 1/D` by default. Its expectation is 0 when both sets come from the same
+    distribution (it can be negative). Subset ``i`` takes
+    ``rng.choice(len(fake), m, replace=False)`` of the generated features, then the same of the
+    real ones, from one ``numpy.random.RandomState(seed)``: the draws of torch-fidelity called
+    with the generated images as its first input. The standard deviation is the population
+    one (``ddof=0``). The global RNGs are untouched.
     """
     _check_pair(real_features, fake_features)
-    fake_features = fake_features.to(real_features.device)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = _TMKernelInceptionDistance(
-            feature=PassThroughFeatures(real_features.shape[1]),
-            subsets=subsets,
-            subset_size=subset_size,
-            degree=degree,
-            gamma=gamma,
-            coef=coef,
+    if subset_size > min(len(real_features), len(fake_features)):
+        raise ValueError(
+            f"subset_size: {subset_size} is larger than the {len(real_features)} real / "
+            f"{len(fake_features)} generated samples"
         )
-    metric = metric.to(real_features.device)
-    metric.update(real_features, real=True)
-    metric.update(fake_features, real=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), float(std)
+    fake_features = fake_features.to(real_features.device)
+    rng = np.random.RandomState(seed)
+    values = []
+    for _ in range(subsets):
+        f = rng.choice(len(fake_features), subset_size, replace=False)
+        r = rng.choice(len(real_features), subset_size, replace=False)
+        values.append(
+            mmd2_unbiased(
+                fake_features[torch.from_numpy(f)],
+                real_features[torch.from_numpy(r)],
+                degree,
+                gamma,
+                coef,
+            )
+        )
+    return float(np.mean(values)), float(np.std(values))
 
 
 class KernelInceptionDistance(RealReferenceMetric):
@@ -76,7 +98,7 @@ class KernelInceptionDistance(RealReferenceMetric):
     The unbiased MMD² of Inception pool features under :math:`k(x, y) = (x^\top y / D + 1)^3`,
     averaged over ``subsets`` random subsets of ``subset_size`` (Bińkowski et al. 2018,
     https://arxiv.org/abs/1801.01401). Registered as ``kid``. ``metric_ops`` returns the mean;
-    ``last_result["std"]`` holds the standard deviation over subsets.
+    ``last_result["std"]`` holds the population standard deviation over subsets.
 
     Args:
         subsets: Number of subset pairs.
@@ -98,7 +120,7 @@ class KernelInceptionDistance(RealReferenceMetric):
         weights: str | os.PathLike | None = None,
         extractor_args: Mapping[str, Any] | None = None,
         input_spec: Mapping[str, Any] | InputSpec | None = None,
-        num_samples: int = 10000,
+        num_samples: int = 50000,
         num_real: int | None = None,
         batch_size: int = 64,
         reference: str = "auto",

@@ -51,6 +51,8 @@ from torchgan_ext.testing import (
     write_celeba,
     write_cityscapes,
     write_image_folder,
+    write_paired_images,
+    write_unpaired_images,
 )
 from torchgan_ext.testing.extractors import TinyFeatureExtractor
 
@@ -173,6 +175,21 @@ MODEL_CASES: dict[str, ModelCase] = {
         ((2, 3),),
         lambda m: (_image(3, 16),),
     ),
+    # one-hot label maps (19 channels) -> photos; the sampler gives 32x32 inputs
+    "pix2pix_generator": ModelCase(
+        {"in_channels": 19, "out_channels": 3, "image_size": 32, "base_channels": 2},
+        ((2, 3, 32, 32),),
+    ),
+    # conditional: (judged image, condition); 32 -> 16 -> 8 -> 4 -> 3 -> 2 patches
+    "patchgan_discriminator": ModelCase(
+        {"channels_a": 19, "channels_b": 3, "base_channels": 2},
+        ((2, 1, 2, 2),),
+        lambda m: (_image(3, 32), _image(19, 32)),
+    ),
+    "cyclegan_generator": ModelCase(
+        {"channels_a": 1, "channels_b": 3, "image_size": 16, "base_channels": 2, "num_blocks": 1},
+        ((2, 3, 16, 16),),
+    ),
 }
 
 
@@ -239,6 +256,17 @@ def _celeba_data(tmp_path: Path) -> dict[str, Any]:
             "image_size": 16,
         },
     }
+
+
+def _paired_data(tmp_path: Path) -> dict[str, Any]:
+    root = write_paired_images(tmp_path / "pairs", {"train": 8}, size=32)
+    return {"name": "paired_images", "args": {"root": str(root), "image_size": 32}}
+
+
+def _unpaired_data(tmp_path: Path) -> dict[str, Any]:
+    counts = {"trainA": 8, "trainB": 8, "testA": 1, "testB": 1}
+    root = write_unpaired_images(tmp_path / "unpaired", counts, size=16)
+    return {"name": "unpaired_images", "args": {"root": str(root), "image_size": 16}}
 
 
 def _sr_data(tmp_path: Path) -> dict[str, Any]:
@@ -334,6 +362,33 @@ SETUPS: dict[str, Setup] = {
     "classifier": Setup(
         _celeba_data, {"classifier": _model("attribute_classifier", conv_dim=4, repeat_num=2)}
     ),
+    "pix2pix": Setup(
+        _paired_data,
+        {
+            "generator": _model("pix2pix_generator", base_channels=2),
+            "discriminator": _model("patchgan_discriminator", base_channels=2),
+        },
+    ),
+    # the four models of CycleGAN: (generator, discriminator) A -> B, the others B -> A
+    "cyclegan": Setup(
+        _unpaired_data,
+        {
+            "generator": _model("cyclegan_generator", base_channels=2, num_blocks=1),
+            "generator_ba": _model(
+                "cyclegan_generator", direction="b2a", base_channels=2, num_blocks=1
+            ),
+            "discriminator": _model(
+                "patchgan_discriminator", conditional=False, base_channels=2, num_layers=1
+            ),
+            "discriminator_a": _model(
+                "patchgan_discriminator",
+                judges="a",
+                conditional=False,
+                base_channels=2,
+                num_layers=1,
+            ),
+        },
+    ),
 }
 
 
@@ -395,6 +450,10 @@ LOSS_CASES: dict[str, LossCase] = {
     "stargan_generator": LossCase("stargan", G),
     "stargan_discriminator": LossCase("stargan", D),
     "attribute_classification": LossCase("classifier", ("classifier",)),
+    "pix2pix_generator": LossCase("pix2pix", G),
+    "pix2pix_discriminator": LossCase("pix2pix", D),
+    "cyclegan_generator": LossCase("cyclegan", ("generator", "generator_ba")),
+    "cyclegan_discriminator": LossCase("cyclegan", ("discriminator", "discriminator_a")),
 }
 
 
@@ -669,6 +728,23 @@ DATASET_CASES: dict[str, DatasetCase] = {
     ),
     "image_folder": DatasetCase(
         _image_folder_args, (((3, 8, 8), torch.float32), ((), torch.int64))
+    ),
+    "paired_images": DatasetCase(
+        lambda p: {"root": str(write_paired_images(p, size=16)), "image_size": 8, "load_size": 12},
+        (((3, 8, 8), torch.float32), ((3, 8, 8), torch.float32)),
+    ),
+    "unpaired_images": DatasetCase(
+        lambda p: {"root": str(write_unpaired_images(p, size=16)), "image_size": 8},
+        (((3, 8, 8), torch.float32), ((3, 8, 8), torch.float32)),
+    ),
+    # one-hot train ids (19 channels) and the photo on the same grid
+    "cityscapes_pairs": DatasetCase(
+        lambda p: {
+            "root": str(write_cityscapes(p, size=(16, 32)).root),
+            "label_format": "onehot",
+            "image_size": 8,
+        },
+        (((19, 8, 8), torch.float32), ((3, 8, 8), torch.float32)),
     ),
     "skimage_photos": DatasetCase(
         lambda p: {"photos": ["coins"], "channels": 1}, (((1, 303, 384), torch.float32),)

@@ -55,6 +55,8 @@ __all__ = [
 #: ``data_args``): ``{"out_size": "image_size"}`` fills ``out_size`` from ``dataset.image_size``.
 DATA_ATTRIBUTES = (
     "channels",
+    "channels_a",
+    "channels_b",
     "image_size",
     "num_classes",
     "attributes",

@@ -9,7 +9,9 @@ models opt in without importing anything from this project):
     For generators whose input is not just noise (super-resolution: LR | SR | HR triplets;
     image-to-image translation: one column per target domain). ``batch`` is a fixed batch of
     real data (a tuple of tensors on the run's device) and ``noise`` the fixed sampler output.
-    ``images`` are in [-1, 1]; ``nrow`` is the number of images per grid row.
+    ``images`` are in [-1, 1]; ``nrow`` is the number of images per grid row. A
+    ``sample_grid`` with a ``models`` parameter also receives the run's models by name (the
+    EMA copies where kept), for grids that need several generators (CycleGAN's cycles).
 
 ``discriminator.decision_grid(images) -> (images, nrow)``
     For discriminators with a spatial decision (U-Net per-pixel maps): shown next to the
@@ -18,6 +20,7 @@ models opt in without importing anything from this project):
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -50,9 +53,17 @@ def save_grid(grid: torch.Tensor, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def _generate(model: nn.Module, batch: Sequence[Any] | None, noise: Sequence[Any], n: int):
+def _generate(
+    model: nn.Module,
+    batch: Sequence[Any] | None,
+    noise: Sequence[Any],
+    n: int,
+    models: dict[str, nn.Module],
+):
     sample_grid = getattr(model, "sample_grid", None)
     if callable(sample_grid):
+        if "models" in inspect.signature(sample_grid).parameters:
+            return sample_grid(batch, noise, models=models)
         return sample_grid(batch, noise)
     images = model(*noise)
     return images, max(1, int(round(n**0.5)))
@@ -88,7 +99,7 @@ def render_samples(
         was_training = sampler.training
         sampler.eval()
         try:
-            images, row = _generate(sampler, batch, noise[name], len(noise[name][0]))
+            images, row = _generate(sampler, batch, noise[name], len(noise[name][0]), eval_models)
         finally:
             sampler.train(was_training)
         if nrow is not None and not callable(getattr(sampler, "sample_grid", None)):

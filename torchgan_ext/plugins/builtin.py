@@ -21,12 +21,16 @@ from ..callbacks import (
 )
 from ..data.celeba import CelebA
 from ..data.cityscapes import Cityscapes
+from ..data.cityscapes_pairs import CityscapesPairs
 from ..data.digits import Digits
 from ..data.image_folder import ImageFolder
+from ..data.paired import PairedImages, UnpairedImages
 from ..data.skimage_photos import SkimagePhotos
 from ..data.super_resolution import SuperResolution
 from ..losses.classification import AttributeClassificationLoss
+from ..losses.cyclegan import CycleGANDiscriminatorLoss, CycleGANGeneratorLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
+from ..losses.pix2pix import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
 from ..losses.srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from ..losses.stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from ..losses.unet import UNetDiscriminatorLoss, UNetGeneratorLoss
@@ -39,6 +43,8 @@ from ..metrics.psnr_ssim import PSNR, SSIM
 from ..metrics.unet_accuracy import UNetCutMixAccuracy
 from ..models.attribute_classifier import AttributeClassifier
 from ..models.biggan import BigGANGenerator
+from ..models.cyclegan import CycleGANGenerator
+from ..models.pix2pix import PatchGANDiscriminator, Pix2PixGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
 from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
 from ..models.stargan import StarGANDiscriminator, StarGANGenerator
@@ -64,6 +70,9 @@ def torchgan_ext_register_models(registry):
     registry.register("stargan_generator", StarGANGenerator)
     registry.register("stargan_discriminator", StarGANDiscriminator)
     registry.register("attribute_classifier", AttributeClassifier)
+    registry.register("pix2pix_generator", Pix2PixGenerator)
+    registry.register("patchgan_discriminator", PatchGANDiscriminator)
+    registry.register("cyclegan_generator", CycleGANGenerator)
 
 
 @hookimpl
@@ -78,6 +87,10 @@ def torchgan_ext_register_losses(registry):
     registry.register("stargan_generator", StarGANGeneratorLoss)
     registry.register("stargan_discriminator", StarGANDiscriminatorLoss)
     registry.register("attribute_classification", AttributeClassificationLoss)
+    registry.register("pix2pix_generator", Pix2PixGeneratorLoss)
+    registry.register("pix2pix_discriminator", Pix2PixDiscriminatorLoss)
+    registry.register("cyclegan_generator", CycleGANGeneratorLoss)
+    registry.register("cyclegan_discriminator", CycleGANDiscriminatorLoss)
 
 
 @hookimpl
@@ -105,6 +118,9 @@ def torchgan_ext_register_datasets(registry):
     registry.register("super_resolution", SuperResolution, component_args={"dataset": "datasets"})
     registry.register("image_folder", ImageFolder)
     registry.register("skimage_photos", SkimagePhotos)
+    registry.register("paired_images", PairedImages)
+    registry.register("unpaired_images", UnpairedImages)
+    registry.register("cityscapes_pairs", CityscapesPairs)
 
 
 @hookimpl

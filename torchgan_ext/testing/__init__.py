@@ -10,6 +10,7 @@ from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
 from .configs import set_dotted, tiny_config
 from .datasets import DatasetTestCase, write_image_folder
 from .digits_score import DigitsScore, digits_score, score_digit_images
+from .translation import write_paired_images, write_unpaired_images
 
 __all__ = [
     "tiny_config",
@@ -28,4 +29,6 @@ __all__ = [
     "DigitsScore",
     "digits_score",
     "score_digit_images",
+    "write_paired_images",
+    "write_unpaired_images",
 ]

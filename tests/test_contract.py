@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import torch
 from torch import distributions, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from torchgan_ext import (
     CALLBACKS,
@@ -190,6 +190,11 @@ MODEL_CASES: dict[str, ModelCase] = {
         {"channels_a": 1, "channels_b": 3, "image_size": 16, "base_channels": 2, "num_blocks": 1},
         ((2, 3, 16, 16),),
     ),
+    "segmentation_net": ModelCase(
+        {"num_classes": 5, "in_channels": 3, "width": 4, "depth": 3},
+        ((2, 5, 16, 16),),
+        lambda m: (_image(3, 16),),
+    ),
 }
 
 
@@ -267,6 +272,14 @@ def _unpaired_data(tmp_path: Path) -> dict[str, Any]:
     counts = {"trainA": 8, "trainB": 8, "testA": 1, "testB": 1}
     root = write_unpaired_images(tmp_path / "unpaired", counts, size=16)
     return {"name": "unpaired_images", "args": {"root": str(root), "image_size": 16}}
+
+
+def _cityscapes_data(tmp_path: Path) -> dict[str, Any]:
+    fake = write_cityscapes(tmp_path / "city", images={"train": 8}, size=(16, 32))
+    return {
+        "name": "cityscapes",
+        "args": {"root": str(fake.root), "target": "train_ids", "crop_size": 16},
+    }
 
 
 def _sr_data(tmp_path: Path) -> dict[str, Any]:
@@ -389,6 +402,9 @@ SETUPS: dict[str, Setup] = {
             ),
         },
     ),
+    "segmenter": Setup(
+        _cityscapes_data, {"segmenter": _model("segmentation_net", width=4, depth=2)}
+    ),
 }
 
 
@@ -454,6 +470,7 @@ LOSS_CASES: dict[str, LossCase] = {
     "pix2pix_discriminator": LossCase("pix2pix", D),
     "cyclegan_generator": LossCase("cyclegan", ("generator", "generator_ba")),
     "cyclegan_discriminator": LossCase("cyclegan", ("discriminator", "discriminator_a")),
+    "segmentation_cross_entropy": LossCase("segmenter", ("segmenter",)),
 }
 
 
@@ -622,6 +639,37 @@ def _classifier_weights(tmp_path: Path) -> dict[str, Any]:
     return {"weights": str(path), "classifier_args": args, "max_images": 16}
 
 
+def _pairs_loader() -> DataLoader:
+    """Colour label maps (Cityscapes train-id colours) and photos: the pairs of label ->
+    photo translation."""
+    from torchgan_ext.data.cityscapes import train_ids_to_color
+
+    ids = torch.randint(0, 19, (4, 16, 16), generator=torch.Generator().manual_seed(0))
+    return DataLoader(TensorDataset(train_ids_to_color(ids), _image(3, 16, 4)), batch_size=2)
+
+
+def _translation_run(tmp_path: Path) -> dict[str, Any]:
+    generator = nn.Conv2d(3, 3, 1)  # any label -> photo module
+    return {"generator": generator, "eval_generator": generator, "val_loader": _pairs_loader()}
+
+
+def _segmenter_weights(tmp_path: Path) -> dict[str, Any]:
+    """A bare state dict of a tiny segmentation_net (the judge of segmentation_score)."""
+    path = tmp_path / "segmenter.pt"
+    args = dict(MODEL_CASES["segmentation_net"].args, num_classes=19)
+    torch.save(_build("segmentation_net", **args).state_dict(), path)
+    return {"weights": str(path), "segmenter_args": args, "max_images": 4}
+
+
+def _segmenter_run(tmp_path: Path) -> dict[str, Any]:
+    args = _cityscapes_data(tmp_path)["args"]
+    dataset = DATASETS.get("cityscapes")(**args, split="train")
+    return {
+        "segmenter": _build("segmentation_net", num_classes=19),
+        "val_loader": DataLoader(dataset, batch_size=4),
+    }
+
+
 @dataclass(frozen=True)
 class MetricCase:
     """Arguments (``args(tmp_path)``) and the run (models, loaders) a metric evaluates."""
@@ -654,6 +702,8 @@ METRIC_CASES: dict[str, MetricCase] = {
     "unet_cutmix_accuracy": MetricCase(lambda p: {}, _unet_run),
     "attribute_accuracy": MetricCase(_classifier_weights, _stargan_run),
     "classifier_accuracy": MetricCase(lambda p: {}, _classifier_run),
+    "segmentation_score": MetricCase(_segmenter_weights, _translation_run),
+    "segmenter_accuracy": MetricCase(lambda p: {}, _segmenter_run),
 }
 
 

@@ -15,6 +15,7 @@ from .minimax import MinimaxDiscriminatorLoss, MinimaxGeneratorLoss
 from .mutualinfo import MutualInformationPenalty
 from .penalty import per_sample_gradient_penalty
 from .perceptual import VGGFeatures
+from .segmentation import SegmentationCrossEntropyLoss
 from .srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from .stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from .stateful import (
@@ -63,4 +64,5 @@ __all__: list[str] = [
     "StarGANDiscriminatorLoss",
     "AttributeClassificationLoss",
     "per_sample_gradient_penalty",
+    "SegmentationCrossEntropyLoss",
 ]

@@ -8,6 +8,8 @@ from .inception_score import InceptionScore, inception_score
 from .kid import KernelInceptionDistance, kernel_inception_distance
 from .prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
 from .psnr_ssim import PSNR, SSIM, psnr, rgb_to_y, ssim
+from .segmentation_labels import ConfusionMatrix, label_to_train_ids, segmentation_scores
+from .segmentation_score import SegmentationScore, SegmenterAccuracy
 from .unet_accuracy import UNetCutMixAccuracy
 
 __all__ = [
@@ -34,4 +36,9 @@ __all__ = [
     "rgb_to_y",
     "ssim",
     "prepare_images",
+    "ConfusionMatrix",
+    "SegmentationScore",
+    "SegmenterAccuracy",
+    "label_to_train_ids",
+    "segmentation_scores",
 ]

@@ -133,7 +133,33 @@ class _RealImagesMetric(EvaluationMetric):
         return "ce" if is_domain_index(labels) else "bce"
 
 
-class AttributeAccuracy(_RealImagesMetric):
+class _TranslationMetric(_RealImagesMetric):
+    """Shared: a trained judge scores a generator's translations of the evaluation split;
+    ``use_ema`` evaluates the EMA generator when the run keeps one."""
+
+    use_ema = True
+
+    def check_generator(self, generator: nn.Module | None) -> nn.Module:
+        raise NotImplementedError
+
+    def evaluate(self, generator: nn.Module, loader: Any, device: torch.device | str) -> float:
+        raise NotImplementedError
+
+    def metric_ops(
+        self,
+        device: torch.device,
+        generator: nn.Module | None = None,
+        val_loader: DataLoader | None = None,
+        data_loader: DataLoader | None = None,
+        eval_generator: nn.Module | None = None,
+    ) -> float:
+        """Called by the trainer after each epoch (or every ``eval_every`` steps)."""
+        gen = eval_generator if self.use_ema and eval_generator is not None else generator
+        gen = self.check_generator(gen)
+        return self.evaluate(gen, self.loader(val_loader, data_loader), device)
+
+
+class AttributeAccuracy(_TranslationMetric):
     """Share of translated images a trained attribute classifier assigns their target labels.
 
     See the module docstring for the protocol. ``last_result`` (written to ``metrics.json``
@@ -327,19 +353,6 @@ class AttributeAccuracy(_RealImagesMetric):
                 f"{tuple(logits.shape)} but the generator translates {c_dim} attributes; the "
                 "classifier must be trained on the same attributes"
             )
-
-    def metric_ops(
-        self,
-        device: torch.device,
-        generator: nn.Module | None = None,
-        val_loader: DataLoader | None = None,
-        data_loader: DataLoader | None = None,
-        eval_generator: nn.Module | None = None,
-    ) -> float:
-        """Called by the trainer after each epoch (or every ``eval_every`` steps)."""
-        gen = eval_generator if self.use_ema and eval_generator is not None else generator
-        gen = self.check_generator(gen)
-        return self.evaluate(gen, self.loader(val_loader, data_loader), device)
 
 
 class ClassifierAccuracy(_RealImagesMetric):

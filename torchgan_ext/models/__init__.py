@@ -4,6 +4,7 @@ from .attribute_classifier import AttributeClassifier
 from .biggan import BigGANGenerator
 from .infogan import InfoGANDiscriminator, InfoGANGenerator
 from .sagan import SAGANDiscriminator, SAGANGenerator
+from .segmentation import SegmentationNet
 from .srgan import SRGANDiscriminator, SRResNetGenerator
 from .stargan import StarGANDiscriminator, StarGANGenerator
 from .unet_discriminator import UNetDiscriminator
@@ -20,4 +21,5 @@ __all__: list[str] = [
     "AttributeClassifier",
     "InfoGANGenerator",
     "InfoGANDiscriminator",
+    "SegmentationNet",
 ]

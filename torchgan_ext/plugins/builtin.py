@@ -31,6 +31,7 @@ from ..losses.classification import AttributeClassificationLoss
 from ..losses.cyclegan import CycleGANDiscriminatorLoss, CycleGANGeneratorLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from ..losses.pix2pix import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
+from ..losses.segmentation import SegmentationCrossEntropyLoss
 from ..losses.srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from ..losses.stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
 from ..losses.unet import UNetDiscriminatorLoss, UNetGeneratorLoss
@@ -40,18 +41,22 @@ from ..metrics.inception_score import InceptionScore
 from ..metrics.kid import KernelInceptionDistance
 from ..metrics.prdc import DensityCoverage, PrecisionRecall
 from ..metrics.psnr_ssim import PSNR, SSIM
+from ..metrics.segmentation_score import SegmenterAccuracy
 from ..metrics.unet_accuracy import UNetCutMixAccuracy
 from ..models.attribute_classifier import AttributeClassifier
 from ..models.biggan import BigGANGenerator
 from ..models.cyclegan import CycleGANGenerator
 from ..models.pix2pix import PatchGANDiscriminator, Pix2PixGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
+from ..models.segmentation import SegmentationNet
 from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
 from ..models.stargan import StarGANDiscriminator, StarGANGenerator
 from ..models.unet_discriminator import UNetDiscriminator
 from ..trainer.schedulers import LinearDecayLR
 from .classifier_runs import DATA_ARGS as _CLASSIFIER_RUN_DATA
 from .classifier_runs import attribute_accuracy_from_run
+from .segmentation_runs import DATA_ARGS as _SEGMENTATION_RUN_DATA
+from .segmentation_runs import segmentation_score_from_run
 
 __all__: list[str] = []
 
@@ -73,6 +78,7 @@ def torchgan_ext_register_models(registry):
     registry.register("pix2pix_generator", Pix2PixGenerator)
     registry.register("patchgan_discriminator", PatchGANDiscriminator)
     registry.register("cyclegan_generator", CycleGANGenerator)
+    registry.register("segmentation_net", SegmentationNet)
 
 
 @hookimpl
@@ -91,6 +97,7 @@ def torchgan_ext_register_losses(registry):
     registry.register("pix2pix_discriminator", Pix2PixDiscriminatorLoss)
     registry.register("cyclegan_generator", CycleGANGeneratorLoss)
     registry.register("cyclegan_discriminator", CycleGANDiscriminatorLoss)
+    registry.register("segmentation_cross_entropy", SegmentationCrossEntropyLoss)
 
 
 @hookimpl
@@ -108,6 +115,11 @@ def torchgan_ext_register_metrics(registry):
         "attribute_accuracy", attribute_accuracy_from_run, data_args=_CLASSIFIER_RUN_DATA
     )
     registry.register("classifier_accuracy", ClassifierAccuracy)
+    # pix2pix's FCN-score: the judge is built from a segmentation run (launcher side)
+    registry.register(
+        "segmentation_score", segmentation_score_from_run, data_args=_SEGMENTATION_RUN_DATA
+    )
+    registry.register("segmenter_accuracy", SegmenterAccuracy)
 
 
 @hookimpl

@@ -33,7 +33,16 @@ from ..errors import CheckpointError, ConfigError, did_you_mean
 from ..metrics.attribute_accuracy import AttributeAccuracy
 from ..trainer.checkpoint import list_checkpoints, load_checkpoint
 
-__all__ = ["DATA_ARGS", "attribute_accuracy_from_run", "resolve_classifier_weights"]
+__all__ = [
+    "DATA_ARGS",
+    "attribute_accuracy_from_run",
+    "build_loaded_model",
+    "judge_model_name",
+    "read_run_config",
+    "resolve_classifier_weights",
+    "resolve_run_weights",
+    "run_state_dict",
+]
 
 #: Data-derived arguments of the registry entry: the classifier's ``c_dim`` and
 #: ``in_channels`` when neither the run's config nor ``classifier_args`` give them.
@@ -49,15 +58,22 @@ _TRAIN_HINT = (
 )
 
 
-def resolve_classifier_weights(path: str | os.PathLike) -> tuple[Path, Path | None]:
+def resolve_run_weights(
+    path: str | os.PathLike, hint: str = _TRAIN_HINT, what: str = "classifier"
+) -> tuple[Path, Path | None]:
     """The checkpoint file ``path`` names, and its run directory (or ``None``).
 
     ``path`` may be a checkpoint file, a run directory (its newest ``checkpoints/ckpt-*.pt``)
     or a ``checkpoints/`` directory.
 
+    Args:
+        path: See above.
+        hint: How to train a model to judge with (ends the messages).
+        what: What the checkpoint holds, for the messages (``classifier``, ``segmenter``).
+
     Raises:
         FileNotFoundError: Nothing there, or no checkpoint in the directory (the message
-            starts with ``weights:`` and says how to train a classifier).
+            starts with ``weights:`` and says how to train one).
     """
     p = Path(path).expanduser()
     if p.is_file():
@@ -72,26 +88,31 @@ def resolve_classifier_weights(path: str | os.PathLike) -> tuple[Path, Path | No
             ckpt_dir, run_dir = p, None
         found = list_checkpoints(ckpt_dir)
         if not found:
-            raise FileNotFoundError(
-                f"weights: no checkpoint (ckpt-*.pt) in {ckpt_dir}; {_TRAIN_HINT}"
-            )
+            raise FileNotFoundError(f"weights: no checkpoint (ckpt-*.pt) in {ckpt_dir}; {hint}")
         return found[-1], run_dir
-    raise FileNotFoundError(f"weights: classifier checkpoint {p} does not exist; {_TRAIN_HINT}")
+    raise FileNotFoundError(f"weights: {what} checkpoint {p} does not exist; {hint}")
 
 
-def _read_run_config(run_dir: Path | None) -> dict[str, Any]:
+def resolve_classifier_weights(path: str | os.PathLike) -> tuple[Path, Path | None]:
+    """:func:`resolve_run_weights` for an attribute classifier."""
+    return resolve_run_weights(path)
+
+
+def read_run_config(run_dir: Path | None) -> dict[str, Any]:
+    """The ``config.yaml`` of a run directory (``{}`` when there is none)."""
     if run_dir is None or not (run_dir / "config.yaml").is_file():
         return {}
     path = run_dir / "config.yaml"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"weights: cannot read the classifier run's config {path}: {e}") from e
+        raise ValueError(f"weights: cannot read the judge's run config {path}: {e}") from e
     return data if isinstance(data, dict) else {}
 
 
-def _state_dict(checkpoint: Path, model_key: str) -> dict[str, torch.Tensor]:
-    """The classifier's state dict in ``checkpoint`` (a run checkpoint or a bare state dict)."""
+def run_state_dict(checkpoint: Path, model_key: str) -> dict[str, torch.Tensor]:
+    """The state dict of model ``model_key`` in ``checkpoint`` (a run checkpoint or a bare
+    state dict)."""
     try:
         state = load_checkpoint(checkpoint, map_location="cpu")
     except CheckpointError as e:
@@ -109,25 +130,65 @@ def _state_dict(checkpoint: Path, model_key: str) -> dict[str, torch.Tensor]:
     raise ValueError(f"weights: {checkpoint} is neither a run checkpoint nor a state dict")
 
 
-def _classifier_name(classifier: str | None, run_model: Mapping[str, Any], ckpt: Path) -> str:
+def build_loaded_model(
+    name: str,
+    args: dict[str, Any],
+    state: Mapping[str, torch.Tensor],
+    checkpoint: Path,
+    args_key: str,
+    what: str = "classifier",
+) -> torch.nn.Module:
+    """Registered model ``name`` built with ``args`` and ``state`` loaded strictly.
+
+    The throwaway initialisation draws nothing from the run's random streams. Errors start
+    with the argument at fault (``args_key.<argument>`` or ``weights``).
+    """
+    try:
+        with torch.random.fork_rng(devices=[]):
+            model = build(MODELS, name, args, key=args_key)
+    except ConfigError as e:  # "<args_key>.<argument>: ..." -> metrics.<i>.args.<...>
+        raise ValueError(f"{e.key or args_key}: {e.message}") from e
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        first = " ".join(lines[:2])[:300]
+        raise ValueError(
+            f"weights: {checkpoint} does not fit {what} {name!r} with arguments {args}: {first}"
+        ) from e
+    return model
+
+
+def judge_model_name(
+    requested: str | None,
+    run_model: Mapping[str, Any],
+    ckpt: Path,
+    arg: str = "classifier",
+    default: str = DEFAULT_CLASSIFIER,
+) -> str:
+    """The registered model to build a judge with: ``requested`` (argument ``arg``), else the
+    one the run trained (its ``config.yaml``), else ``default``.
+
+    Raises:
+        ValueError: ``requested`` contradicts the run, or a name that is not registered.
+    """
     trained = run_model.get("name")
-    if classifier is not None:
-        if trained not in (None, classifier):
+    if requested is not None:
+        if trained not in (None, requested):
             raise ValueError(
-                f"classifier: {classifier!r}, but {ckpt} holds a {trained!r} (see the "
-                "classifier run's config.yaml)"
+                f"{arg}: {requested!r}, but {ckpt} holds a {trained!r} (see its run's config.yaml)"
             )
-        if classifier not in MODELS:
+        if requested not in MODELS:
             raise ValueError(
-                f"classifier: unknown model {classifier!r}; {did_you_mean(classifier, MODELS)}"
+                f"{arg}: unknown model {requested!r}; {did_you_mean(requested, MODELS)}"
             )
-        return classifier
+        return requested
     if trained is None:
-        return DEFAULT_CLASSIFIER
+        return default
     if trained not in MODELS:
         raise ValueError(
-            f"weights: the classifier run of {ckpt} used model {trained!r}, which is not "
-            f"registered (load the plugin that registers it); {did_you_mean(trained, MODELS)}"
+            f"weights: the run of {ckpt} used model {trained!r}, which is not registered "
+            f"(load the plugin that registers it); {did_you_mean(trained, MODELS)}"
         )
     return trained
 
@@ -178,11 +239,11 @@ def attribute_accuracy_from_run(
             f"classifier_args: expected a mapping of constructor arguments, got {classifier_args!r}"
         )
     checkpoint, run_dir = resolve_classifier_weights(weights)
-    state = _state_dict(checkpoint, model_key)
-    run_config = _read_run_config(run_dir)
+    state = run_state_dict(checkpoint, model_key)
+    run_config = read_run_config(run_dir)
     run_model = (run_config.get("models") or {}).get(model_key) or {}
     run_data = (run_config.get("data") or {}).get("args") or {}
-    name = _classifier_name(classifier, run_model, checkpoint)
+    name = judge_model_name(classifier, run_model, checkpoint)
     args = {**(run_model.get("args") or {}), **dict(classifier_args or {})}
     data = {
         attr: value
@@ -192,19 +253,7 @@ def attribute_accuracy_from_run(
     entry = MODELS.entry(name)
     for param in data_derived_arguments(entry, args, data):
         args[param] = data[entry.data_args[param]]
-    try:
-        with torch.random.fork_rng(devices=[]):  # the throwaway init draws nothing of the run's
-            model = build(MODELS, name, args, key="classifier_args")
-    except ConfigError as e:  # "classifier_args.<argument>: ..." -> metrics.<i>.args.<...>
-        raise ValueError(f"{e.key or 'classifier_args'}: {e.message}") from e
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-        first = " ".join(lines[:2])[:300]
-        raise ValueError(
-            f"weights: {checkpoint} does not fit classifier {name!r} with arguments {args}: {first}"
-        ) from e
+    model = build_loaded_model(name, args, state, checkpoint, "classifier_args")
     return AttributeAccuracy(
         model,
         classifier_attributes=run_data.get("attributes"),

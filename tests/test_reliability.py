@@ -636,7 +636,12 @@ def test_worker_killed_otherwise_is_still_reported(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 1
-    assert "DataLoader worker (pid" in err and str(workers[0]) in err, err  # "killed" or "exited"
+    assert "DataLoader worker (pid" in err, err  # "killed" or "exited"
+    # torch names the pid when its SIGCHLD check sees the dead worker first; when the main
+    # process's read of the worker's socket fails first (a loaded machine), torch's own message
+    # says "pid(s) unknown" -- still one line naming the failed worker, no traceback.
+    assert str(workers[0]) in err or "pid(s) unknown" in err, err
+    assert "Traceback" not in err, err
 
 
 def test_stop_signal_while_starting_stops_after_first_step():

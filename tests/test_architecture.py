@@ -46,6 +46,7 @@ LAYERS = {
     "sampling": 7,
     "runner": 7,
     "evaluate": 8,
+    "folder_evaluation": 8.5,
     "cli": 9,
     "__main__": 10,
     "__init__": 10,

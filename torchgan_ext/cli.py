@@ -111,6 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=None, help="--sample: seed of the noise (default: seed:)"
     )
     p.add_argument(
+        "--evaluate-folders",
+        nargs=2,
+        default=None,
+        metavar=("REAL", "GENERATED"),
+        help="score the images of folder GENERATED against folder REAL with --metrics (no "
+        "config); prints a table and the JSON",
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        metavar="NAMES",
+        help="--evaluate-folders: metric names (fid,kid,inception_score; default fid) or a YAML "
+        "list of {name, args}",
+    )
+    p.add_argument(
         "--list",
         choices=sorted(REGISTRIES),
         metavar="KIND",
@@ -262,6 +277,26 @@ def _check_flags(args: argparse.Namespace) -> None:
                 raise ConfigError(
                     f"{flag} applies to --sample N [CHECKPOINT] only", file="command line"
                 )
+    if args.evaluate_folders is not None:
+        for flag, value in (
+            ("CONFIG", args.config),
+            ("--set", args.overrides or None),
+            ("--evaluate", args.evaluate),
+            ("--sample", args.sample),
+            ("--resume", args.resume or None),
+            ("--list", args.list),
+        ):
+            if value is not None:
+                raise ConfigError(
+                    f"--evaluate-folders takes no config; {flag} has no meaning with it",
+                    file="command line",
+                )
+    elif args.metrics is not None:
+        raise ConfigError(
+            "--metrics applies to --evaluate-folders only (a config lists its metrics: under "
+            "metrics:)",
+            file="command line",
+        )
     for spec in args.plugins:
         if not str(spec).strip() or str(spec).strip() == "no:":
             raise ConfigError(
@@ -291,6 +326,14 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         for name in REGISTRIES[args.list].list():
             print(name)
         return EXIT_OK
+
+    if args.evaluate_folders is not None:
+        from .folder_evaluation import evaluate_folders_command
+
+        load_plugins(list(args.plugins))
+        real, generated = args.evaluate_folders
+        device = check_device(args.device, "--device") if args.device else None
+        return evaluate_folders_command(real, generated, args.metrics or "fid", device=device)
 
     if args.config is None and str(args.evaluate or "").endswith((".yaml", ".yml")):
         args.config, args.evaluate = args.evaluate, ""  # `--evaluate CONFIG.yaml`

@@ -16,6 +16,7 @@ features are not cached (``cache: true`` in a metric's arguments turns the cache
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -147,16 +148,10 @@ class FolderEvaluation:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "real": os.fspath(self.real),
-            "generated": os.fspath(self.generated),
-            "num_real": self.num_real,
-            "num_generated": self.num_generated,
-            "device": self.device,
-            "metrics": self.metrics,
-            "details": self.details,
-            "seconds": round(self.seconds, 3),
-        }
+        data = dataclasses.asdict(self)
+        data.update(real=os.fspath(self.real), generated=os.fspath(self.generated))
+        data["seconds"] = round(self.seconds, 3)
+        return data
 
 
 def folder_metric_names() -> list[str]:

@@ -152,7 +152,7 @@ def _target_vector(spec: str, generator: nn.Module) -> tuple[str, torch.Tensor]:
     return label, vec
 
 
-def _input_images(inputs: str | os.PathLike | None, num: int, kind: str) -> list[Path]:
+def _input_images(inputs: str | os.PathLike | None, num: int) -> list[Path]:
     if inputs is None:
         raise ConfigError(
             "this generator translates images (super-resolution or image to image); pass "
@@ -236,7 +236,7 @@ def sample_images(
         raise ConfigError(
             f"{type(g).__name__} generates from noise and takes no input images", file="--input"
         )
-    files = _input_images(inputs, num, kind) if kind.startswith("image") else []
+    files = _input_images(inputs, num) if kind.startswith("image") else []
     out = Path(directory)
     # every argument is checked before anything is removed or written
     class_list = parse_classes(classes, g.num_classes) if kind == "class" and classes else None

@@ -284,6 +284,8 @@ def _check_flags(args: argparse.Namespace) -> None:
             ("--evaluate", args.evaluate),
             ("--sample", args.sample),
             ("--resume", args.resume or None),
+            ("--overwrite", args.overwrite or None),
+            ("--nproc", args.nproc),
             ("--list", args.list),
         ):
             if value is not None:

@@ -1,11 +1,11 @@
-"""Sanity check of ``segmentation_score`` on synthetic street-like scenes (CPU, about a minute).
+"""Sanity check of ``segmentation_score`` on synthetic scenes (CPU, about two minutes).
 
 Not a Cityscapes figure: no Cityscapes copy is available offline. A miniature Cityscapes tree
 (``torchgan_ext.testing.write_cityscapes``, 64 training and 16 val frames of 64x64) is written
 whose photos are a known rendering of their label maps (each label's official colour, a random
-brightness per image and Gaussian pixel noise). The judge is trained on the training photos by the shipped
-``configs/segmentation_cityscapes.yaml`` (sizes scaled down), loaded back from its run
-directory by ``segmentation_score_from_run``, and scores hand-made "generators" of the val
+brightness per image and Gaussian pixel noise). The judge is trained on the training photos
+by the shipped ``configs/segmentation_cityscapes.yaml`` (sizes scaled down), loaded back from
+its run directory by ``segmentation_score_from_run``, and scores hand-made "generators" of the val
 split's label maps whose quality is known by construction: the rendering process itself (a
 perfect generator of the photo distribution), the same rendering blurred, the same rendering
 with classes swapped, and a constant grey image. A working score puts them in that order, the

@@ -453,3 +453,25 @@ def test_shipped_config_builds_with_its_defaults(city_root, tmp_path):
     assert (net.num_classes, net.in_channels, len(net.stages), len(net.scores)) == (19, 3, 5, 3)
     assert loader.dataset.image_size == 256 and loader.dataset.target == "train_ids"
     assert trainer.val_loader.dataset.image_size == 256  # the full 256x256 frames
+
+
+def test_validate_and_label_format_detection():
+    from types import SimpleNamespace
+
+    ids = _ids(shape=(2, 8, 8))
+    loader = DataLoader(Pairs(ids, train_ids_to_color(ids)), batch_size=2)
+    metric = SegmentationScore(ColourJudge())
+    with pytest.raises(ValueError, match="model named 'generator'"):
+        metric.validate(SimpleNamespace(val_loader=loader, generator=None))
+    with pytest.raises(ValueError, match="reference: val needs a validation split"):
+        SegmentationScore(ColourJudge(), reference="val").validate(
+            SimpleNamespace(val_loader=None, generator=nn.Identity())
+        )
+    metric.validate(SimpleNamespace(val_loader=loader, generator=nn.Identity()))
+    # without the dataset attribute: told apart by the channels; 5 channels fit neither
+    five = DataLoader(TensorDataset(torch.zeros(2, 5, 4, 4), torch.zeros(2, 3, 4, 4)))
+    with pytest.raises(ValueError, match="^label_format: cannot tell .* shape \\(1, 5, 4, 4\\)"):
+        metric.metric_ops("cpu", nn.Identity(), five)
+    onehot = DataLoader(TensorDataset(_onehot(ids), train_ids_to_color(ids)), batch_size=2)
+    assert metric.metric_ops("cpu", ColourFromOnehot(), onehot) == 1.0
+    assert metric.last_result["label_format"] == "onehot"

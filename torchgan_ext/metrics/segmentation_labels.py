@@ -17,6 +17,7 @@ accuracy, class IoU; Long et al., https://arxiv.org/abs/1411.4038, section 5).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -53,6 +54,13 @@ _BLACK = (0, 0, 0)
 _CODES = torch.tensor([(r << 16) | (g << 8) | b for r, g, b in (*TRAIN_ID_COLORS, _BLACK)])
 
 
+@functools.lru_cache(maxsize=8)
+def _codes_on(device: torch.device) -> torch.Tensor:
+    """The colour codes on ``device``, copied there once (a copy from pageable host memory
+    per batch would wait for the device)."""
+    return _CODES.to(device)
+
+
 def _valid_colors() -> str:
     named = ", ".join(
         f"{name} {color}" for name, color in zip(TRAIN_CLASS_NAMES, TRAIN_ID_COLORS, strict=True)
@@ -84,7 +92,7 @@ def color_to_train_ids(
     whole = ((v - r).abs() < 0.05).all(1) & ((r >= 0) & (r <= 255)).all(1)
     q = r.clamp(0, 255).long()
     codes = torch.where(whole, (q[:, 0] << 16) | (q[:, 1] << 8) | q[:, 2], -1)
-    hits = codes.unsqueeze(1) == _CODES.to(codes.device).view(1, -1, 1, 1)
+    hits = codes.unsqueeze(1) == _codes_on(codes.device).view(1, -1, 1, 1)
     found = hits.any(1)
     index = hits.long().argmax(1)
     known = found & (index < len(TRAIN_ID_COLORS))

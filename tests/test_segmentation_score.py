@@ -475,3 +475,120 @@ def test_validate_and_label_format_detection():
     onehot = DataLoader(TensorDataset(_onehot(ids), train_ids_to_color(ids)), batch_size=2)
     assert metric.metric_ops("cpu", ColourFromOnehot(), onehot) == 1.0
     assert metric.last_result["label_format"] == "onehot"
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: a label -> photo run scored by the judge's run, through the launcher
+# ---------------------------------------------------------------------------------------------
+PAIRS_PLUGIN = """
+import torch
+from torch import nn
+from torchgan.losses import DiscriminatorLoss
+from torchgan.models import Discriminator
+
+from torchgan_ext import hookimpl
+from torchgan_ext.data.cityscapes import Cityscapes, train_ids_to_color
+
+
+class ColourPairs(torch.utils.data.Dataset):
+    label_format = "color"
+    channels = 3
+    num_classes = 19
+
+    def __init__(self, root, split="val"):
+        self.base = Cityscapes(root, split, target="train_ids", image_size=[32, 32])
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        image, ids = self.base[i]
+        return train_ids_to_color(ids), image
+
+
+class LabelToPhoto(Discriminator):
+    def __init__(self):
+        super().__init__(input_dims=3, label_type="none")
+        self.net = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return torch.tanh(self.net(x))
+
+
+class PairL1(DiscriminatorLoss):
+    def train_ops(self, generator, optimizer_generator, real_inputs, labels):
+        optimizer_generator.zero_grad()
+        loss = (generator(real_inputs) - labels).abs().mean()
+        loss.backward()
+        optimizer_generator.step()
+        return loss.detach()
+
+
+@hookimpl
+def torchgan_ext_register_datasets(registry):
+    registry.register("colour_pairs_test", ColourPairs)
+
+
+@hookimpl
+def torchgan_ext_register_models(registry):
+    registry.register("label_to_photo_test", LabelToPhoto)
+
+
+@hookimpl
+def torchgan_ext_register_losses(registry):
+    registry.register("pair_l1_test", PairL1)
+"""
+
+
+def test_translation_run_is_scored_through_the_launcher(
+    judge_run, city_root, tmp_path, monkeypatch
+):
+    import json
+    import sys
+
+    import yaml
+
+    from torchgan_ext.cli import main
+
+    out, _ = judge_run
+    (tmp_path / "pairs_plugin_test.py").write_text(PAIRS_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = {
+        "seed": 0,
+        "device": "cpu",
+        "out_dir": str(tmp_path / "translation"),
+        "plugins": ["pairs_plugin_test"],
+        "data": {
+            "name": "colour_pairs_test",
+            "args": {"root": str(city_root), "split": "train"},
+            "loader": {"batch_size": 2, "num_workers": 0},
+            "val": {"args": {"split": "val"}},
+        },
+        "models": {
+            "generator": {
+                "name": "label_to_photo_test",
+                "optimizer": {"name": "adam", "args": {"lr": 1.0e-3}},
+            }
+        },
+        "losses": [{"name": "pair_l1_test"}],
+        "metrics": [{"name": "segmentation_score", "args": {"weights": str(out)}}],
+        "trainer": {"epochs": 1, "max_steps": 2, "ncritic": 1},
+        "logging": {"progress": False, "tensorboard": False},
+    }
+    path = tmp_path / "translation.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    try:
+        assert main([str(path)]) == 0
+        assert main([str(path), "--evaluate"]) == 0
+        report = json.loads((tmp_path / "translation" / "metrics.json").read_text())
+        details = report["details"]["segmentation_score"]
+        assert report["metrics"]["segmentation_score"] == details["class_iou"]
+        assert details["images"] == 3 and details["label_format"] == "color"
+        assert set(details["real"]) >= {"pixel_accuracy", "class_accuracy", "class_iou"}
+        assert details["segmenter"].endswith(".pt")
+        # a judge run that does not exist: exit code 2, the key named
+        cfg["metrics"][0]["args"]["weights"] = str(tmp_path / "no_judge")
+        path.write_text(yaml.safe_dump(cfg))
+        assert main([str(path)]) == 2
+    finally:
+        sys.modules.pop("pairs_plugin_test", None)

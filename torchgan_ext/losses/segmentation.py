@@ -1,6 +1,6 @@
 """Training loss of the segmentation network that judges label -> photo translations.
 
-pix2pix's FCN-score (https://arxiv.org/abs/1611.07004, section 4.2) needs a semantic
+pix2pix's FCN-score (https://arxiv.org/abs/1611.07004, section 4) needs a semantic
 segmentation network trained on the real photos of the dataset. This loss trains the model
 named ``segmenter`` of a config (e.g. :class:`~torchgan_ext.models.SegmentationNet`) with the
 per-pixel cross-entropy of FCN (Long et al., https://arxiv.org/abs/1411.4038), averaged over
@@ -38,7 +38,7 @@ class SegmentationCrossEntropyLoss(DiscriminatorLoss):
             \\log \\operatorname{softmax}\\big(S(x)_p\\big)_{y_p}
 
     Paper: https://arxiv.org/abs/1411.4038 (FCN), the judge of
-    https://arxiv.org/abs/1611.07004 (pix2pix), section 4.2.
+    https://arxiv.org/abs/1611.07004 (pix2pix), section 4.
 
     Args:
         ignore_index: Label of pixels left out (255 in Cityscapes train ids).

@@ -1,6 +1,6 @@
 """The segmentation score of label -> photo translations (pix2pix's "FCN-score").
 
-pix2pix (Isola et al., CVPR 2017, https://arxiv.org/abs/1611.07004, sections 4.2 and 4.4)
+pix2pix (Isola et al., CVPR 2017, https://arxiv.org/abs/1611.07004, section 4)
 judges Cityscapes labels -> photo generators with a semantic segmentation network trained on
 the *real* photos: if the generated photos are realistic, the network should label them as the
 label maps they were synthesised from. For every pair ``(label_input, photo)`` of the

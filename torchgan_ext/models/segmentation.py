@@ -1,6 +1,6 @@
 """A small fully convolutional segmentation network: the judge of ``segmentation_score``.
 
-pix2pix (Isola et al., CVPR 2017, https://arxiv.org/abs/1611.07004, section 4.2) scores
+pix2pix (Isola et al., CVPR 2017, https://arxiv.org/abs/1611.07004, section 4) scores
 label -> photo translations with the "FCN-score": an off-the-shelf semantic segmentation
 network (FCN-8s, Long et al., https://arxiv.org/abs/1411.4038) trained on real Cityscapes
 photos labels the generated photos, and its accuracy against the label maps they were made

@@ -592,3 +592,20 @@ def test_translation_run_is_scored_through_the_launcher(
         assert main([str(path)]) == 2
     finally:
         sys.modules.pop("pairs_plugin_test", None)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (32, 64), (100, 60)])
+def test_segmentation_net_keeps_the_input_grid(size):
+    net = SegmentationNet(num_classes=7, in_channels=2, width=2, depth=5).eval()
+    assert net(torch.zeros(1, 2, *size)).shape == (1, 7, *size)
+    assert len(net.scores) == 3  # FCN-8s: strides 32, 16 and 8
+
+
+def test_pickled_metric_carries_no_network():
+    import pickle
+
+    metric = pickle.loads(pickle.dumps(SegmentationScore(ColourJudge(), segmenter_source="j")))
+    with pytest.raises(
+        ValueError, match=r"segmenter \(j\) was dropped when this metric was pickled"
+    ):
+        _ = metric.segmenter

@@ -367,6 +367,16 @@ def test_a_weights_file_that_does_not_fit_is_a_clear_error(tmp_path):
         build_feature_extractor("inception_v3_torchvision", weights=path)
 
 
+def test_fid_inception_weights_of_another_network_are_one_line_naming_the_file(tmp_path):
+    path = _random_state_file(tmp_path / "not_inception.pth", nn.Linear(2, 2))
+    metric = FrechetInceptionDistance(weights=str(path), num_samples=2)
+    with pytest.raises(ValueError) as info:
+        metric.validate(None)  # the launcher's preflight builds the extractor
+    message = str(info.value)
+    assert message.startswith(f"weights: weights file {path} does not fit the FID Inception")
+    assert "\n" not in message
+
+
 def test_module_extractor_with_weights(tmp_path):
     a = build_feature_extractor(TinyFeatureExtractor(num_features=5))
     assert a(torch.zeros(3, 1, 8, 8)).shape == (3, 5)

@@ -48,6 +48,16 @@ def test_matches_the_reference_on_overlapping_clouds(chunk):
     assert 0.2 < p < 1.0 and 0.2 < r < 1.0  # a case where the values say something
 
 
+def test_equals_torch_fidelitys_precision_recall():
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    real, fake = _cloud(300), _cloud(250, seed=1, shift=0.4)
+    # torch-fidelity's first input is the generated set
+    ref = prc_features_to_metric(fake, real, prc_neighborhood=3, prc_batch_size=64, verbose=False)
+    got = precision_recall(real, fake, k=3, chunk_size=64)
+    assert got == pytest.approx((ref["precision"], ref["recall"]), rel=1e-6)
+
+
 def test_identical_sets_are_perfect():
     x = _cloud(200)
     assert precision_recall(x, x.clone()) == (1.0, 1.0)

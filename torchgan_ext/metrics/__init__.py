@@ -2,11 +2,12 @@
 
 from .attribute_accuracy import AttributeAccuracy, ClassifierAccuracy
 from .cache import RealFeatureCache
-from .features import FeatureExtractor, InputSpec, build_feature_extractor, prepare_images
+from .features import FeatureExtractor, build_feature_extractor
 from .fid import FrechetInceptionDistance, frechet_distance
 from .inception_score import InceptionScore, inception_score
 from .kid import KernelInceptionDistance, kernel_inception_distance
 from .prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
+from .preprocess import InputSpec, clean_resize, prepare_images
 from .psnr_ssim import PSNR, SSIM, psnr, rgb_to_y, ssim
 from .segmentation_labels import ConfusionMatrix, label_to_train_ids, segmentation_scores
 from .segmentation_score import SegmentationScore, SegmenterAccuracy
@@ -27,6 +28,7 @@ __all__ = [
     "RealFeatureCache",
     "UNetCutMixAccuracy",
     "build_feature_extractor",
+    "clean_resize",
     "density_coverage",
     "frechet_distance",
     "inception_score",

@@ -26,7 +26,8 @@ from torchgan.metrics import EvaluationMetric
 
 from .._validation import check_choice, check_int
 from .cache import RealFeatureCache, cache_key, item_image
-from .features import FeatureExtractor, InputSpec, Output, build_feature_extractor, check_extractor
+from .features import FeatureExtractor, Output, build_feature_extractor, check_extractor
+from .preprocess import RESIZES, InputSpec
 
 __all__ = ["GeneratorMetric", "RealReferenceMetric", "generate_features", "REFERENCES"]
 
@@ -104,6 +105,9 @@ class GeneratorMetric(EvaluationMetric):
             :class:`~torchgan_ext.metrics.features.InputSpec`; default its ``input_spec``
             attribute, else [-1, 1] as they are).
         num_samples: Number of generated images.
+        resize: ``"legacy"`` (default; the TensorFlow-compatible bilinear resize of the FID
+            Inception network, as the published numbers) or ``"clean"`` (Parmar et al.
+            2022: PIL bicubic on float values); see docs/metrics.md.
         batch_size: Images per forward pass (generation and extraction).
         seed: Seed of the generator's inputs (the same noise at every evaluation).
     """
@@ -122,6 +126,7 @@ class GeneratorMetric(EvaluationMetric):
         num_samples: int = 50000,
         batch_size: int = 64,
         seed: int = 0,
+        resize: str = "legacy",
     ) -> None:
         super().__init__()
         self.num_samples = _positive_int("num_samples", num_samples, 2)
@@ -132,6 +137,7 @@ class GeneratorMetric(EvaluationMetric):
                 "extractor_args: only apply to a registered model named as extractor (built by "
                 "torchgan-run); a module or a built-in extractor takes none"
             )
+        self.resize = check_choice(resize, "resize", RESIZES, "resize")
         check_extractor(extractor, weights)
         self.extractor_spec = extractor
         self.weights = os.fspath(weights) if weights is not None else None
@@ -148,10 +154,17 @@ class GeneratorMetric(EvaluationMetric):
                 self.output,
                 weights=self.weights,
                 input_spec=self.input_spec,
+                resize=self.resize,
             )
         if device is not None:
             self._extractor.to(device)
         return self._extractor
+
+    def validate(self, trainer: Any) -> None:
+        """Called by the launcher before training: builds the extractor, so weights that do
+        not fit the network fail now (one line naming the file), not at the first
+        evaluation."""
+        self.extractor()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickling drops the networks (a metric never carries 100 MB of Inception along)."""
@@ -220,7 +233,9 @@ class RealReferenceMetric(GeneratorMetric):
 
     def validate(self, trainer: Any) -> None:
         """Called by the launcher before training: ``reference: val`` needs a validation
-        split (the trainer's ``val_loader``), and ``num_real`` must fit the split."""
+        split (the trainer's ``val_loader``), ``num_real`` must fit the split, and the
+        extractor must build."""
+        super().validate(trainer)
         data = getattr(trainer, "data_loader", None)
         val = getattr(trainer, "val_loader", None)
         if self.reference == "val" and val is None:

@@ -24,28 +24,25 @@ Images reach every extractor through :func:`prepare_images`, the single place wh
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..weights import load_state_dict_file, load_weights_into, module_digest, resolve_weights
+from .preprocess import RESIZES, InputSpec, prepare_images
 
 __all__ = [
-    "InputSpec",
     "FeatureExtractor",
     "BUILTIN_EXTRACTORS",
     "FID_INCEPTION_FILE",
     "FID_INCEPTION_URL",
     "TORCHVISION_INCEPTION_FILE",
     "TORCHVISION_INCEPTION_URL",
-    "prepare_images",
     "build_feature_extractor",
     "check_extractor",
 ]
@@ -63,117 +60,6 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Output = Literal["features", "logits"]
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How an extractor wants its images (the GAN side always delivers [-1, 1] floats).
-
-    Attributes:
-        value_range: ``"minus_one_one"`` (floats in [-1, 1]), ``"zero_one"`` (floats in [0, 1])
-            or ``"uint8"`` (integers 0..255 of dtype ``torch.uint8``).
-        size: Resize to ``size x size`` (bilinear, antialiased when shrinking); ``None`` keeps
-            the size (for networks that resize themselves).
-        channels: ``3`` repeats grey images to RGB; ``None`` keeps the channels.
-        quantize: Round to 8 bits first, as if the images had been saved as PNG (the published
-            protocol evaluates saved images). Implied by ``uint8``.
-        mean: Per-channel mean subtracted after the range conversion (``zero_one`` only).
-        std: Per-channel standard deviation divided by after subtracting ``mean``.
-
-    Example:
-        >>> InputSpec.coerce({"size": 299, "channels": 3}) == InputSpec(size=299, channels=3)
-        True
-        >>> InputSpec.coerce({"sise": 299})
-        Traceback (most recent call last):
-            ...
-        ValueError: input_spec: unknown field 'sise'; did you mean 'size'?
-    """
-
-    value_range: Literal["minus_one_one", "zero_one", "uint8"] = "minus_one_one"
-    size: int | None = None
-    channels: int | None = None
-    quantize: bool = False
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-
-    @classmethod
-    def coerce(cls, value: InputSpec | Mapping[str, Any] | None) -> InputSpec:
-        """An :class:`InputSpec` from itself, a dict of its fields or ``None`` (the default)."""
-        if value is None:
-            return cls()
-        if isinstance(value, InputSpec):
-            return value
-        if isinstance(value, Mapping):
-            fields = sorted(cls.__dataclass_fields__)
-            for key in value:
-                if key not in fields:
-                    close = difflib.get_close_matches(str(key), fields, n=1)
-                    hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(fields)}"
-                    raise ValueError(f"input_spec: unknown field {key!r}; {hint}")
-            data = dict(value)
-            for key in ("mean", "std"):
-                if data.get(key) is not None:
-                    data[key] = tuple(float(v) for v in data[key])
-            return cls(**data)
-        raise TypeError(f"input_spec must be an InputSpec or a dict, got {type(value).__name__}")
-
-
-def prepare_images(images: torch.Tensor, spec: InputSpec) -> torch.Tensor:
-    """Convert GAN images in [-1, 1] to what an extractor expects: the one conversion.
-
-    Both real and generated images pass through here, so they always receive identical
-    treatment: clamp to [-1, 1], grey to RGB, resize, 8-bit quantisation, range and
-    normalisation.
-
-    Args:
-        images: ``(N, C, H, W)`` floats in [-1, 1].
-        spec: The extractor's :class:`InputSpec`.
-
-    Returns:
-        The extractor's input (``torch.uint8`` for ``value_range="uint8"``, else float32).
-
-    Example:
-        >>> images = torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3)  # one grey 1x3 image
-        >>> x = prepare_images(images, InputSpec(value_range="uint8", channels=3))
-        >>> x.dtype, tuple(x.shape)
-        (torch.uint8, (1, 3, 1, 3))
-        >>> x[0, :, 0].tolist()  # grey repeated to RGB; -1 -> 0, 0 -> 128, 1 -> 255
-        [[0, 128, 255], [0, 128, 255], [0, 128, 255]]
-        >>> prepare_images(images, InputSpec(value_range="zero_one")).flatten().tolist()
-        [0.0, 0.5, 1.0]
-    """
-    if images.dim() != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
-    x = images.float().clamp(-1.0, 1.0)
-    if spec.channels is not None and x.shape[1] != spec.channels:
-        if x.shape[1] == 1:
-            x = x.expand(-1, spec.channels, -1, -1)
-        else:
-            raise ValueError(
-                f"the feature extractor takes {spec.channels}-channel images, got {x.shape[1]} "
-                "channels (only grey images are converted)"
-            )
-    if spec.size is not None and tuple(x.shape[-2:]) != (spec.size, spec.size):
-        x = F.interpolate(
-            x,
-            size=(spec.size, spec.size),
-            mode="bilinear",
-            align_corners=False,
-            antialias=spec.size < max(x.shape[-2:]),
-        ).clamp(-1.0, 1.0)
-    if spec.quantize or spec.value_range == "uint8":
-        # the 8-bit value a saved PNG would hold (round half up, as torchvision's save_image)
-        x = torch.floor((x + 1.0) * 127.5 + 0.5).clamp(0.0, 255.0)
-        if spec.value_range == "uint8":
-            return x.to(torch.uint8)
-        x = x / 127.5 - 1.0
-    if spec.value_range == "zero_one":
-        x = (x + 1.0) * 0.5
-        if spec.mean is not None:
-            mean = torch.tensor(spec.mean, device=x.device).view(1, -1, 1, 1)
-            std = torch.tensor(spec.std or (1.0,) * len(spec.mean), device=x.device)
-            x = (x - mean) / std.view(1, -1, 1, 1)
-    return x.contiguous()
 
 
 class FeatureExtractor(nn.Module):
@@ -227,6 +113,7 @@ class _FidelityInception(nn.Module):
             ) from e
         # torch-fidelity unpickles the file itself; check it is plain tensors first
         load_state_dict_file(path)
+        self.layer = layer
         try:
             self.net = FeatureExtractorInceptionV3(
                 "inception-v3-compat", [layer], feature_extractor_weights_path=os.fspath(path)
@@ -237,8 +124,46 @@ class _FidelityInception(nn.Module):
                 f"weights: weights file {path} does not fit the FID Inception network: {first}"
             ) from e
 
+    #: The blocks from the 299x299 input to the 2048-d pool features, in order.
+    _TRUNK = (
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "MaxPool_1",
+        "Conv2d_3b_1x1",
+        "Conv2d_4a_3x3",
+        "MaxPool_2",
+        "Mixed_5b",
+        "Mixed_5c",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_7a",
+        "Mixed_7b",
+        "Mixed_7c",
+        "AvgPool",
+    )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[0]
+        """``uint8`` images of any size: torch-fidelity's own forward (TF1 bilinear resize
+        to 299); float pixel values in [0, 255] already at the network's size (the clean
+        resize): the same blocks without a resize."""
+        if x.dtype == torch.uint8:
+            return self.net(x)[0]
+        net = self.net
+        side = net.INPUT_IMAGE_SIZE
+        if tuple(x.shape[-2:]) != (side, side):
+            raise ValueError(f"expected {side}x{side} float images, got {tuple(x.shape)}")
+        x = (x.to(net.feature_extractor_internal_dtype) - 128.0) / 128.0
+        for name in self._TRUNK:
+            x = getattr(net, name)(x)
+        x = torch.flatten(x, 1)
+        if self.layer == "logits_unbiased":
+            x = x.mm(net.fc.weight.T)
+        return x.float()
 
 
 def _torchvision_inception(path: Path, output: Output) -> nn.Module:
@@ -253,15 +178,19 @@ def _torchvision_inception(path: Path, output: Output) -> nn.Module:
     return net
 
 
-def _build_fid_inception(output: Output, weights: Any) -> FeatureExtractor:
+def _build_fid_inception(output: Output, weights: Any, resize: str) -> FeatureExtractor:
     path, digest = resolve_weights(FID_INCEPTION_FILE, weights, url=FID_INCEPTION_URL)
     layer = "2048" if output == "features" else "logits_unbiased"
     net = _FidelityInception(path, layer)
-    spec = InputSpec(value_range="uint8", channels=3)  # resizes to 299 itself (TF1 bilinear)
+    if resize == "clean":  # PIL bicubic to 299 here, float pixels to the network
+        size = net.net.INPUT_IMAGE_SIZE
+        spec = InputSpec("zero_255", size, 3, quantize=True, resize="clean")
+    else:  # uint8; the network resizes to 299 itself (TF1 bilinear)
+        spec = InputSpec(value_range="uint8", channels=3)
     return FeatureExtractor(net, spec, "inception_v3_fid", f"inception_v3_fid:{layer}:{digest}")
 
 
-def _build_torchvision_inception(output: Output, weights: Any) -> FeatureExtractor:
+def _build_torchvision_inception(output: Output, weights: Any, resize: str) -> FeatureExtractor:
     path, digest = resolve_weights(
         TORCHVISION_INCEPTION_FILE, weights, url=TORCHVISION_INCEPTION_URL
     )
@@ -273,6 +202,7 @@ def _build_torchvision_inception(output: Output, weights: Any) -> FeatureExtract
         quantize=True,
         mean=_IMAGENET_MEAN,
         std=_IMAGENET_STD,
+        resize=resize,
     )
     name = "inception_v3_torchvision"
     return FeatureExtractor(net, spec, name, f"{name}:{output}:{digest}")
@@ -320,6 +250,7 @@ def build_feature_extractor(
     *,
     weights: str | os.PathLike | None = None,
     input_spec: InputSpec | Mapping[str, Any] | None = None,
+    resize: str = "legacy",
 ) -> FeatureExtractor:
     """Build a :class:`FeatureExtractor`.
 
@@ -332,20 +263,28 @@ def build_feature_extractor(
             module: a state dict loaded into it.
         input_spec: Overrides the network's own ``input_spec`` attribute (custom networks;
             default: [-1, 1] floats as they are).
+        resize: ``"legacy"`` (default: for ``inception_v3_fid`` torch-fidelity's
+            TensorFlow-1-compatible bilinear resize inside the network, as the original
+            FID/IS code; else torch's bilinear) or ``"clean"`` (Parmar et al. 2022: PIL
+            bicubic on float values, see :func:`clean_resize`). Applies when the images
+            are resized.
 
     Raises:
-        ValueError: Unknown name, or weights that cannot be read or do not fit.
+        ValueError: Unknown name or resize, or weights that cannot be read or do not fit.
         FileNotFoundError: Weights file missing.
     """
+    if resize not in RESIZES:
+        raise ValueError(f"resize: unknown resize {resize!r}; valid: {', '.join(RESIZES)}")
     check_extractor(extractor, weights)
     if isinstance(extractor, str):
-        return BUILTIN_EXTRACTORS[extractor][1](output, weights)
+        return BUILTIN_EXTRACTORS[extractor][1](output, weights, resize)
     network = extractor
     if weights is not None:
         load_weights_into(network, Path(weights).expanduser(), "the feature extractor")
     spec = InputSpec.coerce(
         input_spec if input_spec is not None else getattr(network, "input_spec", None)
     )
+    spec = replace(spec, resize=resize)
     name = type(network).__name__
     fingerprint = f"{name}:{module_digest(network)}"
     return FeatureExtractor(network, spec, name, fingerprint)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance as _TMFrechetInceptionDistance
 
 from .base import RealReferenceMetric
-from .features import InputSpec
+from .preprocess import InputSpec
 
 __all__ = ["FrechetInceptionDistance", "frechet_distance", "PassThroughFeatures"]
 
@@ -88,6 +88,8 @@ class FrechetInceptionDistance(RealReferenceMetric):
         cache_dir: Cache directory.
         recompute_real: Recompute the cached real features once.
         seed: Seed of the generator inputs.
+        resize: ``legacy`` (default: TensorFlow-compatible bilinear inside the FID network, as
+            published numbers) or ``clean`` (Parmar et al. 2022, PIL bicubic on floats).
     """
 
     name = "fid"
@@ -106,6 +108,7 @@ class FrechetInceptionDistance(RealReferenceMetric):
         cache_dir: str | os.PathLike | None = None,
         recompute_real: bool = False,
         seed: int = 0,
+        resize: str = "legacy",
     ) -> None:
         super().__init__(
             extractor=extractor,
@@ -115,6 +118,7 @@ class FrechetInceptionDistance(RealReferenceMetric):
             num_samples=num_samples,
             batch_size=batch_size,
             seed=seed,
+            resize=resize,
             reference=reference,
             num_real=num_real,
             cache=cache,

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .base import GeneratorMetric, _positive_int
-from .features import InputSpec
+from .preprocess import InputSpec
 
 __all__ = ["InceptionScore", "inception_score"]
 
@@ -83,6 +83,8 @@ class InceptionScore(GeneratorMetric):
         splits: Number of splits (10 in the published protocol).
         batch_size: Images per forward pass.
         seed: Seed of the generator inputs and of the split assignment.
+        resize: ``legacy`` (default) or ``clean``, as for
+            :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
     """
 
     name = "inception_score"
@@ -98,6 +100,7 @@ class InceptionScore(GeneratorMetric):
         splits: int = 10,
         batch_size: int = 64,
         seed: int = 0,
+        resize: str = "legacy",
     ) -> None:
         super().__init__(
             extractor=extractor,
@@ -107,6 +110,7 @@ class InceptionScore(GeneratorMetric):
             num_samples=num_samples,
             batch_size=batch_size,
             seed=seed,
+            resize=resize,
         )
         self.splits = _positive_int("splits", splits)
         if self.splits > self.num_samples:

@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .base import RealReferenceMetric, _positive_int
-from .features import InputSpec
 from .fid import _check_pair
+from .preprocess import InputSpec
 
 __all__ = ["KernelInceptionDistance", "kernel_inception_distance", "mmd2_unbiased"]
 
@@ -108,7 +108,8 @@ class KernelInceptionDistance(RealReferenceMetric):
         coef: Kernel constant.
         extractor, weights, extractor_args, input_spec: As for
             :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
-        num_samples, num_real, batch_size, reference, cache, cache_dir, recompute_real, seed: As
+        num_samples, num_real, batch_size, reference, cache, cache_dir, recompute_real, seed,
+            resize: As
             for :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
     """
 
@@ -128,6 +129,7 @@ class KernelInceptionDistance(RealReferenceMetric):
         cache_dir: str | os.PathLike | None = None,
         recompute_real: bool = False,
         seed: int = 0,
+        resize: str = "legacy",
         subsets: int = 100,
         subset_size: int = 1000,
         degree: int = 3,
@@ -142,6 +144,7 @@ class KernelInceptionDistance(RealReferenceMetric):
             num_samples=num_samples,
             batch_size=batch_size,
             seed=seed,
+            resize=resize,
             reference=reference,
             num_real=num_real,
             cache=cache,

@@ -27,8 +27,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .base import RealReferenceMetric, _positive_int
-from .features import InputSpec
 from .fid import _check_pair
+from .preprocess import InputSpec
 
 __all__ = [
     "PrecisionRecall",
@@ -201,6 +201,7 @@ class _ManifoldMetric(RealReferenceMetric):
         cache_dir: str | os.PathLike | None = None,
         recompute_real: bool = False,
         seed: int = 0,
+        resize: str = "legacy",
         k: int | None = None,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
@@ -212,6 +213,7 @@ class _ManifoldMetric(RealReferenceMetric):
             num_samples=self.default_samples if num_samples is None else num_samples,
             batch_size=batch_size,
             seed=seed,
+            resize=resize,
             reference=reference,
             num_real=num_real,
             cache=cache,
@@ -272,7 +274,7 @@ class PrecisionRecall(_ManifoldMetric):
         extractor, weights, extractor_args, input_spec: As for
             :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
         num_samples: Generated images (default 50k, as in the paper).
-        num_real, batch_size, reference, cache, cache_dir, recompute_real, seed: As for
+        num_real, batch_size, reference, cache, cache_dir, recompute_real, seed, resize: As for
             :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
     """
 
@@ -304,7 +306,7 @@ class DensityCoverage(_ManifoldMetric):
         chunk_size: Rows per distance chunk (bounds memory).
         num_samples: Generated images (default 10k, as in the paper).
         extractor, weights, extractor_args, input_spec, num_real, batch_size, reference,
-            cache, cache_dir, recompute_real, seed: As for :class:`PrecisionRecall`.
+            cache, cache_dir, recompute_real, seed, resize: As for :class:`PrecisionRecall`.
     """
 
     name = "density_coverage"

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .._hookspecs import hookimpl
-from ..metrics.features import InputSpec
+from ..metrics.preprocess import InputSpec
 
 __all__ = ["TinyFeatureExtractor", "torchgan_ext_register_models"]
 

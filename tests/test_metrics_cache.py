@@ -88,6 +88,16 @@ def test_second_run_reads_real_features_from_disk(tmp_path, digits_test):
     assert second.last_result["real_features"] == "memory"
 
 
+def test_what_does_not_change_real_features_reuses_the_entry(tmp_path, digits_test):
+    """The generator's seed and the number of generated images are in the protocol record,
+    not in the real-feature key: the real side is the same."""
+    _eval(_fid(tmp_path), digits_test)
+    metric = _fid(tmp_path, seed=5, num_samples=32)
+    _eval(metric, digits_test)
+    assert metric.last_result["real_features"] == "hit"
+    assert metric.last_result["protocol"]["seed"] == 5
+
+
 def test_fid_and_kid_share_one_entry(tmp_path, digits_test):
     _eval(_fid(tmp_path), digits_test)
     kid = KernelInceptionDistance(
@@ -112,6 +122,7 @@ def test_fid_and_kid_share_one_entry(tmp_path, digits_test):
         "extractor_weights",
         "extractor_size",
         "digits_subset",
+        "resize",
     ],
 )
 def test_any_change_of_the_key_is_a_miss(tmp_path, digits_test, change):
@@ -132,6 +143,8 @@ def test_any_change_of_the_key_is_a_miss(tmp_path, digits_test, change):
         kw["extractor"] = TinyFeatureExtractor(size=20)
     elif change == "digits_subset":
         dataset = Digits(image_size=16, split="test", digits=[0, 1, 2, 3, 4, 5, 6, 7, 8])
+    elif change == "resize":
+        kw["resize"] = "clean"  # the tiny extractor resizes 16 -> 16: spec differs, so the key
     metric = _fid(tmp_path, **kw)
     _eval(metric, dataset)
     assert metric.last_result["real_features"] == "miss"

@@ -57,6 +57,7 @@ def trained(tmp_path_factory):
     """One tiny run with all three metrics every 2 steps (shared by the tests below)."""
     base = tmp_path_factory.mktemp("metrics_run")
     cfg = _config(base / "run", base / "cache")
+    cfg["logging"]["tensorboard"] = True  # the protocol record goes there too
     load_plugins([PLUGIN])
     result = run(config_from_dict(cfg, source=str(base / "run.yaml")))
     return base, cfg, result
@@ -119,6 +120,36 @@ def test_evaluate_command_reproduces_the_last_training_values(trained, capsys):
     json_line = next(line for line in out.splitlines() if line.startswith("{"))
     assert json.loads(json_line) == data
     assert len(_jsonl(base / "run")) == 2  # the training curve is left alone
+
+
+def test_the_protocol_record_is_in_metrics_json_the_table_and_tensorboard(trained, capsys):
+    from torchgan_ext.testing.extractors import TinyFeatureExtractor
+    from torchgan_ext.weights import module_digest
+
+    base, cfg, _ = trained
+    assert main([_write(cfg, base / "run.yaml"), "--evaluate"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((base / "run" / "metrics.json").read_text())
+    fid = data["details"]["fid"]["protocol"]
+    assert fid == {
+        "extractor": "TinyFeatureExtractor",
+        "weights": None,  # a module with its own weights: the SHA-256 of its tensors
+        "weights_sha256": module_digest(TinyFeatureExtractor()),
+        "resize": "legacy",
+        "num_samples": 64,
+        "seed": 0,
+        "reference": {"dataset": "Digits", "split": "val", "count": 64, "split_size": 297},
+        "generator": "raw",
+    }
+    assert "reference" not in data["details"]["inception_score"]["protocol"]
+    table = out[: out.index("{")]
+    assert "protocol" in table and fid["weights_sha256"] in table
+    assert "Digits val 64/297" in table and "legacy" in table and "raw" in table
+    events = b"".join(p.read_bytes() for p in (base / "run" / "tensorboard").glob("events*"))
+    for name in ("fid", "kid", "inception_score"):
+        assert f"metrics/{name}/protocol".encode() in events
+    assert events.count(b"metrics/fid/protocol") == 1  # written once: the protocol is unchanged
+    assert fid["weights_sha256"].encode() in events
 
 
 def test_evaluate_a_given_checkpoint(trained, capsys):
@@ -184,3 +215,4 @@ def test_metrics_use_the_ema_generator(tmp_path):
     run(config_from_dict(cfg, source=str(tmp_path / "ema.yaml")))
     result = evaluate(config_from_dict(cfg, source=str(tmp_path / "ema.yaml")))
     assert result.generator == "ema" and result.step == 2
+    assert result.details["fid"]["protocol"]["generator"] == "ema"

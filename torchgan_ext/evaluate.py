@@ -144,6 +144,8 @@ def evaluate(
             args = trainer._get_arguments(trainer.metric_arg_maps[cls_name])
             value = metric.metric_ops(**args)
             values[item.name] = float(_json_value(value))
+        trainer.metric_protocols()  # adds the generator (ema/raw) to each protocol record
+        for item, metric in zip(config.metrics, trainer.metrics.values(), strict=True):
             details[item.name] = _json_value(dict(getattr(metric, "last_result", {}) or {}))
     finally:
         for m, mode in zip(models, modes, strict=True):
@@ -161,7 +163,9 @@ def evaluate(
 
 
 def format_table(result: EvaluationResult) -> str:
-    """The metrics as an aligned text table (value, ± std where known, samples)."""
+    """The metrics as an aligned text table (value, ± std where known, samples), then the
+    protocol of each metric that records one (extractor, weights SHA-256, real reference,
+    generated count, resize, generator, seed)."""
     rows = [("metric", "value", "std", "samples")]
     for name, value in result.metrics.items():
         d = result.details.get(name, {})
@@ -177,10 +181,38 @@ def format_table(result: EvaluationResult) -> str:
                 str(samples) if samples is not None else "",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = _aligned(rows)
+    protocols = [(name, d["protocol"]) for name, d in result.details.items() if d.get("protocol")]
+    if protocols:
+        head = ("metric", "extractor", "weights sha256", "reference", "generated", "resize")
+        rows = [(*head, "generator", "seed")]
+        for name, p in protocols:
+            ref = p.get("reference") or {}
+            reference = "-"
+            if ref:
+                count = f"{ref.get('count')}/{ref.get('split_size')}"
+                reference = f"{ref.get('dataset')} {ref.get('split')} {count}"
+            rows.append(
+                (
+                    name,
+                    str(p.get("extractor")),
+                    str(p.get("weights_sha256")),
+                    reference,
+                    str(p.get("num_samples")),
+                    str(p.get("resize")),
+                    str(p.get("generator", result.generator)),
+                    str(p.get("seed")),
+                )
+            )
+        lines += ["", "protocol", *_aligned(rows)]
+    return "\n".join(lines)
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return lines
 
 
 def evaluate_command(

@@ -26,6 +26,7 @@ __all__ = [
     "module_digest",
     "resolve_weights",
     "sha256_file",
+    "sha256_file_cached",
 ]
 
 
@@ -46,8 +47,9 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 _SHA256_MEMO: dict[tuple[str, int, int], str] = {}
 
 
-def _cached_sha256(path: Path) -> str:
+def sha256_file_cached(path: str | os.PathLike) -> str:
     """SHA-256 of a file, computed once per process for the same path, size and mtime."""
+    path = Path(path)
     stat = path.stat()
     memo_key = (os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if memo_key not in _SHA256_MEMO:
@@ -107,7 +109,7 @@ def resolve_weights(
         )
     prefix = _hash_prefix(filename)
     if path.name == filename and prefix is not None:
-        digest = _cached_sha256(path)
+        digest = sha256_file_cached(path)
         if not digest.startswith(prefix):
             raise ValueError(
                 f"{argument}: {path} is not the expected {filename!r}: its SHA-256 starts with "

@@ -187,6 +187,11 @@ class Logger:
         with open(os.path.join(self.out_dir, "metrics.jsonl"), "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"step": step, **values}) + "\n")
 
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        """Write a text (markdown) entry to tensorboard."""
+        if self.writer is not None:
+            self.writer.add_text(tag, text, step)
+
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Subset
 from torchgan.metrics import EvaluationMetric
 
 from .._validation import check_choice, check_int
+from ..weights import module_digest, sha256_file_cached
 from .cache import RealFeatureCache, cache_key, item_image
 from .features import FeatureExtractor, Output, build_feature_extractor, check_extractor
 from .preprocess import RESIZES, InputSpec
@@ -192,8 +193,31 @@ class GeneratorMetric(EvaluationMetric):
             generator, self.extractor(device), self.num_samples, self.batch_size, device, self.seed
         )
 
+    def protocol(self) -> dict[str, Any]:
+        """What produced the last value (the protocol record; see docs/metrics.md).
+
+        ``extractor``, ``weights`` (file) and ``weights_sha256`` (of the file; of the
+        module's tensors for a module given without a file), ``resize``, ``num_samples``
+        (generated images) and ``seed``; :class:`RealReferenceMetric` adds ``reference``
+        (dataset, split, count, split size). The trainer adds ``generator`` (``ema`` or
+        ``raw``), which the metric cannot know.
+        """
+        extractor = self.extractor()
+        if extractor.weights is not None:
+            weights, sha = os.fspath(extractor.weights), sha256_file_cached(extractor.weights)
+        else:
+            weights, sha = None, module_digest(extractor.network)
+        return {
+            "extractor": extractor.name,
+            "weights": weights,
+            "weights_sha256": sha,
+            "resize": self.resize,
+            "num_samples": self.num_samples,
+            "seed": self.seed,
+        }
+
     def _record(self, value: float, **extra: Any) -> float:
-        self.last_result = {"value": float(value), **extra}
+        self.last_result = {"value": float(value), **extra, "protocol": self.protocol()}
         return float(value)
 
 
@@ -230,6 +254,12 @@ class RealReferenceMetric(GeneratorMetric):
         self.cache = RealFeatureCache(cache_dir) if cache else None
         self.recompute_real = bool(recompute_real)
         self._real_memory: tuple[dict[str, Any], torch.Tensor] | None = None
+        self._reference: dict[str, Any] = {}
+
+    def protocol(self) -> dict[str, Any]:
+        """:meth:`GeneratorMetric.protocol` plus ``reference``: the real images compared with
+        (``dataset`` class, ``split``, ``count`` used, ``split_size``)."""
+        return {**super().protocol(), "reference": dict(self._reference)}
 
     def validate(self, trainer: Any) -> None:
         """Called by the launcher before training: ``reference: val`` needs a validation
@@ -309,6 +339,15 @@ class RealReferenceMetric(GeneratorMetric):
         n = min(self.num_real or self.num_samples, total)
         if n < 2:
             raise ValueError(f"the {split} split has {total} image(s); FID/KID need at least 2")
+        base = dataset
+        while isinstance(base, Subset):
+            base = base.dataset
+        self._reference = {
+            "dataset": type(base).__name__,
+            "split": split,
+            "count": n,
+            "split_size": total,
+        }
         key = cache_key(dataset, split, extractor.fingerprint, n)
         if self._real_memory is not None and self._real_memory[0] == key:
             return self._real_memory[1].to(device), "memory", time.perf_counter() - start

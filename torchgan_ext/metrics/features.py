@@ -74,10 +74,20 @@ class FeatureExtractor(nn.Module):
         name: A readable name (``inception_v3_fid``, a registry name or a class name).
         fingerprint: Identifies the network and weights; the input spec is appended (the
             whole is part of the real-feature cache key).
+        weights: The weights file loaded into ``network``, if any (for the protocol record).
     """
 
-    def __init__(self, network: nn.Module, spec: InputSpec, name: str, fingerprint: str) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        spec: InputSpec,
+        name: str,
+        fingerprint: str,
+        weights: Path | None = None,
+    ) -> None:
         super().__init__()
+        #: The weights file the network was loaded from (``None``: a module as given).
+        self.weights = weights
         self.network = network.eval().requires_grad_(False)
         self.spec = spec
         self.name = name
@@ -187,7 +197,8 @@ def _build_fid_inception(output: Output, weights: Any, resize: str) -> FeatureEx
         spec = InputSpec("zero_255", size, 3, quantize=True, resize="clean")
     else:  # uint8; the network resizes to 299 itself (TF1 bilinear)
         spec = InputSpec(value_range="uint8", channels=3)
-    return FeatureExtractor(net, spec, "inception_v3_fid", f"inception_v3_fid:{layer}:{digest}")
+    fingerprint = f"inception_v3_fid:{layer}:{digest}"
+    return FeatureExtractor(net, spec, "inception_v3_fid", fingerprint, path)
 
 
 def _build_torchvision_inception(output: Output, weights: Any, resize: str) -> FeatureExtractor:
@@ -205,7 +216,7 @@ def _build_torchvision_inception(output: Output, weights: Any, resize: str) -> F
         resize=resize,
     )
     name = "inception_v3_torchvision"
-    return FeatureExtractor(net, spec, name, f"{name}:{output}:{digest}")
+    return FeatureExtractor(net, spec, name, f"{name}:{output}:{digest}", path)
 
 
 #: Built-in extractor names -> (weights file name, builder).
@@ -279,12 +290,13 @@ def build_feature_extractor(
     if isinstance(extractor, str):
         return BUILTIN_EXTRACTORS[extractor][1](output, weights, resize)
     network = extractor
-    if weights is not None:
-        load_weights_into(network, Path(weights).expanduser(), "the feature extractor")
+    path = Path(weights).expanduser() if weights is not None else None
+    if path is not None:
+        load_weights_into(network, path, "the feature extractor")
     spec = InputSpec.coerce(
         input_spec if input_spec is not None else getattr(network, "input_spec", None)
     )
     spec = replace(spec, resize=resize)
     name = type(network).__name__
     fingerprint = f"{name}:{module_digest(network)}"
-    return FeatureExtractor(network, spec, name, fingerprint)
+    return FeatureExtractor(network, spec, name, fingerprint, path)

@@ -12,7 +12,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 from ..errors import NonFiniteLossError
 from ..logging.visualize import render_samples
 
-__all__ = ["Reporting"]
+__all__ = ["Reporting", "protocol_markdown"]
 
 
 class Reporting:
@@ -108,4 +108,32 @@ class Reporting:
         self.logger.log_metrics(values, self.step)
         self.last_metrics = values
         self.last_metrics_step = self.step
+        for label, protocol in self.metric_protocols().items():
+            if self._logged_protocols.get(label) != protocol:  # once, and whenever it changes
+                self.logger.log_text(
+                    f"metrics/{label}/protocol", protocol_markdown(protocol), self.step
+                )
+                self._logged_protocols[label] = protocol
         return values
+
+    def metric_protocols(self) -> dict[str, dict[str, Any]]:
+        """The protocol record of every metric that keeps one (its ``last_result``), with
+        ``generator``: ``ema`` when the run keeps an EMA generator (evaluated), else ``raw``."""
+        generator = "ema" if "generator" in self.ema else "raw"
+        out = {}
+        for cls_name, metric in (self.metrics or {}).items():
+            protocol = (getattr(metric, "last_result", None) or {}).get("protocol")
+            if protocol is not None:
+                protocol["generator"] = generator
+                out[self.metric_names.get(cls_name, cls_name)] = protocol
+        return out
+
+
+def protocol_markdown(protocol: dict[str, Any]) -> str:
+    """A protocol record as a two-column markdown table (tensorboard renders it)."""
+    rows = ["| field | value |", "| --- | --- |"]
+    for key, value in protocol.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        rows.append(f"| {key} | {value} |")
+    return "\n".join(rows)

@@ -269,6 +269,7 @@ class Trainer(CheckpointState, ResumeChecks, Reporting, TorchganTrainer):
         self.last_metrics: dict[str, float] = {}
         #: The step ``last_metrics`` were computed at (``None`` before the first evaluation).
         self.last_metrics_step: int | None = None
+        self._logged_protocols: dict[str, dict[str, Any]] = {}
 
         #: EMA copies of models by name (filled by the ``ema`` callback).
         self.ema: dict[str, ModelEMA] = {}

@@ -3,6 +3,8 @@ bad input."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
@@ -18,6 +20,7 @@ from torchgan_ext.models.pix2pix import PatchGANDiscriminator, Pix2PixGenerator,
 from torchgan_ext.testing import write_cityscapes, write_paired_images, write_unpaired_images
 from torchgan_ext.trainer.checkpoint import list_checkpoints, load_checkpoint
 
+ROOT = Path(__file__).resolve().parents[1]
 OPT = {"name": "adam", "args": {"lr": 2.0e-4, "betas": [0.5, 0.999]}}
 
 
@@ -261,3 +264,41 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError) as info:
         run(cfg)
     assert "data.args.split" in str(info.value) and "valA" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------
+# the shipped Cityscapes configs train on a miniature Cityscapes tree
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "label_format"),
+    [("pix2pix", "color"), ("pix2pix", "onehot"), ("cyclegan", "color"), ("cyclegan", "onehot")],
+)
+def test_cityscapes_configs_train_a_few_steps(tmp_path, name, label_format):
+    from torchgan_ext.config import load_config
+
+    fake = write_cityscapes(tmp_path / "data", size=(32, 64))
+    overrides = [
+        f"data.args.root={fake.root}",
+        f"data.args.label_format={label_format}",
+        "data.args.image_size=32",
+        "data.args.load_size=36",
+        "data.loader.num_workers=0",
+        f"out_dir={tmp_path / 'run'}",
+        "device=cpu",
+        "trainer.max_steps=2",
+        "logging.progress=false",
+        "logging.tensorboard=false",
+    ]
+    models = ["generator", "discriminator"]
+    if name == "cyclegan":
+        models += ["generator_ba", "discriminator_a"]
+        overrides += ["models.generator.args.num_blocks=1", "models.generator_ba.args.num_blocks=1"]
+    overrides += [f"models.{m}.args.base_channels=4" for m in models]
+    cfg = load_config(ROOT / "configs" / f"{name}_cityscapes.yaml", overrides)
+    result = run(cfg)
+    assert result.trainer.step == 2
+    grids = sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))
+    expected = {"pix2pix": ["generator"], "cyclegan": ["generator", "generator_ba"]}[name]
+    assert grids == [f"step00000002_{g}.png" for g in expected]
+    channels = 19 if label_format == "onehot" else 3
+    assert result.trainer.generator.in_channels == channels

@@ -86,21 +86,30 @@ def _discriminator_check(real: torch.Tensor) -> Callable[[nn.Module], Any]:
     return check
 
 
+def _judged_images(trainer: Any, model: nn.Module) -> Any:
+    """The images a discriminator judges: the batch's first element, or its second for one
+    with ``judges == "b"`` (translation discriminators of the target domain)."""
+    second = getattr(trainer, "labels", None)
+    if getattr(model, "judges", None) == "b" and isinstance(second, torch.Tensor):
+        return second
+    return trainer.real_inputs
+
+
 def _checks(trainer: Any) -> dict[str, tuple[str, Callable[[nn.Module], Any]]]:
     """``{model name: (kind, test forward)}`` for the models a dry forward can test."""
-    real = trainer.real_inputs
     checks: dict[str, tuple[str, Callable[[nn.Module], Any]]] = {}
     for name in trainer.model_names:
         model = getattr(trainer, name)
+        images = _judged_images(trainer, model)
         if isinstance(model, Generator) and not hasattr(model, "sample_grid"):
             checks[name] = ("generator", _generator_check(model, trainer.device))
         elif (
             isinstance(model, Discriminator)
-            and isinstance(real, torch.Tensor)
-            and real.dim() == 4
+            and isinstance(images, torch.Tensor)
+            and images.dim() == 4
             and getattr(model, "label_type", "none") == "none"
         ):
-            checks[name] = ("discriminator", _discriminator_check(real))
+            checks[name] = ("discriminator", _discriminator_check(images))
     return checks
 
 
@@ -130,10 +139,8 @@ def dry_check(trainer: Any, config: Config) -> None:
                 if kind == "generator":
                     message = f"a test forward pass of {config.models[name].name!r} failed"
                 else:
-                    message = (
-                        "the discriminator cannot take the dataset's images of shape "
-                        f"{tuple(real.shape[1:])}"
-                    )
+                    shape = tuple(_judged_images(trainer, model).shape[1:])
+                    message = f"the discriminator cannot take the dataset's images of shape {shape}"
                 raise ConfigError(f"{message}: {_first_line(e)}", key=key) from e
             if kind == "generator" and isinstance(out, torch.Tensor):
                 if out.shape[1:] != real.shape[1:]:

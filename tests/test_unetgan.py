@@ -429,5 +429,13 @@ def test_celeba128_config_builds_with_the_paper_hyperparameters(tmp_path):
     assert g_opt.args["betas"] == d_opt.args["betas"] == [0.0, 0.999]
     assert g_opt.args["eps"] == d_opt.args["eps"] == 1e-6
     assert (raw.trainer.ema.decay, raw.trainer.ema.start_step) == (0.9999, 21000)
+    assert raw.trainer.ncritic == 1
     trainer, _ = build_trainer(cfg)
     assert trainer.generator.out_size == 128 and trainer.discriminator.image_size == 128
+    assert not trainer.generator.attention and not trainer.discriminator.encoder_attention
+    d_loss = next(x for x in trainer.losses.values() if isinstance(x, UNetDiscriminatorLoss))
+    g_loss = next(x for x in trainer.losses.values() if isinstance(x, UNetGeneratorLoss))
+    # the authors' CelebA script: CutMix + consistency on every step, their weights
+    assert d_loss.mode == "celeba" and d_loss.current_mix_probability(0, 0) == 1.0
+    assert (d_loss.real_fake_weight, d_loss.mix_weight, d_loss.consistency_weight) == (0.5, 1, 1)
+    assert (g_loss.global_weight, g_loss.pixel_weight) == (0.5, 0.5)

@@ -20,10 +20,10 @@ Discriminator (non-saturating binary cross-entropy on both heads):
         - \\mathbb E_z\\Big[\\tfrac{1}{HW}\\sum_{i,j}
         \\log(1 - \\sigma([D^U_{dec}(G(z))]_{ij}))\\Big]
 
-With probability :math:`r_{mix}` a batch also gets CutMix images
-:math:`\\tilde x = \\operatorname{mix}(x, G(z), M)` (:mod:`~torchgan_ext.losses.cutmix`): the
-encoder must call them fake, the decoder must output the mask :math:`M` (1 = real pixel), and
-the decoder output must be consistent with mixing:
+A CutMix batch :math:`\\tilde x = \\operatorname{mix}(x, G(z), M)`
+(:mod:`~torchgan_ext.losses.cutmix`) adds three terms: the encoder must call the mixed images
+fake, the decoder must output the mask :math:`M` (1 = real pixel), and the decoder output must
+be consistent with mixing:
 
 .. math::
     \\mathcal L^{mix}_{D_{enc}} = -\\mathbb E[\\log(1 - \\sigma(D^U_{enc}(\\tilde x)))]
@@ -35,11 +35,25 @@ the decoder output must be consistent with mixing:
     \\mathcal L_{cons} = \\mathbb E\\Big[\\tfrac{1}{HW}\\big\\|D^U_{dec}(\\tilde x)
         - \\operatorname{mix}(D^U_{dec}(x), D^U_{dec}(G(z)), M)\\big\\|^2\\Big]
 
-    \\mathcal L_{D^U} = w_{enc}(\\mathcal L_{D_{enc}} + \\mathcal L^{mix}_{D_{enc}})
-        + w_{dec}(\\mathcal L_{D_{dec}} + \\mathcal L^{mix}_{D_{dec}})
-        + \\lambda_{cons} \\mathcal L_{cons}
+    \\mathcal L_{D^U} = a\\,[\\text{normal}]\\,\\big(w_{enc}\\mathcal L_{D_{enc}}
+        + w_{dec}\\mathcal L_{D_{dec}}\\big)
+        + [\\text{mixed}]\\,\\Big(b\\,\\big(w_{enc}\\mathcal L^{mix}_{D_{enc}}
+        + w_{dec}\\mathcal L^{mix}_{D_{dec}}\\big) + \\lambda_{cons}\\mathcal L_{cons}\\Big)
 
-(the consistency term is taken on the decoder logits). Generator (non-saturating):
+with :math:`a` ``real_fake_weight``, :math:`b` ``mix_weight``, and the brackets 1 when the
+step has normal / mixed terms. Which steps have which is the ``mode`` (:data:`CUTMIX_MODES`):
+
+* ``"celeba"`` (the authors' CelebA script): every step has both, from the first step.
+* ``"ffhq"`` (the authors' FFHQ script): with probability :math:`r_{mix}` a step is mixed and
+  then has **only** the mixed terms; the other steps only the normal ones.
+* ``"ours"``: every step has the normal terms; with probability :math:`r_{mix}` it also has
+  the mixed ones.
+
+:math:`r_{mix}` rises linearly from 0 to ``mix_prob`` over the warm-up. The authors' weights
+are :math:`a = 0.5`, :math:`b = 1`, :math:`\\lambda_{cons} = 1`, :math:`w_{enc} = w_{dec} = 1`
+(``real_fake_weight: 0.5``); the defaults (all 1) are ours.
+
+The consistency term is taken on the decoder logits. Generator (non-saturating):
 
 .. math::
     \\mathcal L_G = -\\mathbb E_z\\Big[w_{enc} \\log \\sigma(D^U_{enc}(G(z)))
@@ -48,15 +62,20 @@ the decoder output must be consistent with mixing:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
 from .cutmix import cutmix_masks, mix, mix_probability
+from .unet_terms import (
+    bce,
+    generator_inputs,
+    pixel_correct_probability,
+    unet_discriminator_terms,
+    unet_outputs,
+)
 
 __all__ = [
     "UNetGeneratorLoss",
@@ -65,103 +84,11 @@ __all__ = [
     "generator_inputs",
     "unet_outputs",
     "pixel_correct_probability",
+    "CUTMIX_MODES",
 ]
 
-
-def generator_inputs(
-    generator: nn.Module,
-    batch_size: int,
-    device: torch.device | str,
-    labels: torch.Tensor | None = None,
-    rng: torch.Generator | None = None,
-) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-    """Noise (and labels) for one generator batch, following torchgan's ``label_type``.
-
-    ``label_type`` ``"none"``: ``[z]``; ``"required"``: ``[z, labels]`` (the real batch's
-    labels, so CutMix mixes images of one class); ``"generated"``: ``[z, uniform labels]``.
-
-    Returns:
-        The generator's inputs and the labels of the fake batch (or ``None``).
-    """
-    label_type = getattr(generator, "label_type", "none")
-    if rng is None:
-        z = torch.randn(batch_size, generator.encoding_dims, device=device)
-    else:
-        z = torch.randn(batch_size, generator.encoding_dims, generator=rng).to(device)
-    if label_type == "none":
-        return [z], None
-    if label_type == "required":
-        if labels is None:
-            raise ValueError(
-                "the generator is conditional (label_type 'required') but the dataset yields "
-                "no labels; use a labelled dataset or an unconditional generator"
-            )
-        y = labels[:batch_size].to(device)
-    elif label_type == "generated":
-        y = torch.randint(0, generator.num_classes, (batch_size,), generator=rng)
-        y = y.to(device)
-    else:
-        raise ValueError(f"unknown label_type {label_type!r} of the generator")
-    return [z, y], y
-
-
-def unet_outputs(
-    discriminator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Call a U-Net discriminator and check it returns ``(global [B], pixel [B, 1, H, W])``."""
-    if getattr(discriminator, "label_type", "none") != "none":
-        if labels is None:
-            raise ValueError("the discriminator is conditional but there are no labels")
-        out = discriminator(images, labels)
-    else:
-        out = discriminator(images)
-    if not (isinstance(out, Sequence) and len(out) == 2):
-        raise TypeError(
-            f"U-Net losses need a discriminator returning (global_logits, pixel_logits), like "
-            f"'unet_discriminator'; {type(discriminator).__name__} returned {type(out).__name__}"
-        )
-    global_logits, pixel_logits = out
-    return global_logits.reshape(images.size(0)), pixel_logits
-
-
-def pixel_correct_probability(pixel_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean probability the decoder gives the correct class of each pixel (target 1 = real)."""
-    p_real = torch.sigmoid(pixel_logits.detach().float())
-    return (target * p_real + (1 - target) * (1 - p_real)).mean()
-
-
-def _bce(logits: torch.Tensor, target: float | torch.Tensor) -> torch.Tensor:
-    if not isinstance(target, torch.Tensor):
-        target = torch.full_like(logits, target)
-    return F.binary_cross_entropy_with_logits(logits, target.expand_as(logits))
-
-
-def unet_discriminator_terms(
-    global_real: torch.Tensor,
-    pixel_real: torch.Tensor,
-    global_fake: torch.Tensor,
-    pixel_fake: torch.Tensor,
-    global_mix: torch.Tensor | None = None,
-    pixel_mix: torch.Tensor | None = None,
-    mask: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """The unweighted terms of the U-Net discriminator loss (see the module docstring).
-
-    Returns:
-        ``enc`` and ``dec`` (real and fake), and with a CutMix batch also ``enc_mix``,
-        ``dec_mix`` (target: the mask) and ``cons``.
-    """
-    terms = dict(
-        enc=_bce(global_real, 1.0) + _bce(global_fake, 0.0),
-        dec=_bce(pixel_real, 1.0) + _bce(pixel_fake, 0.0),
-    )
-    if pixel_mix is not None:
-        if mask is None or global_mix is None:
-            raise ValueError("a CutMix batch needs global_mix, pixel_mix and mask")
-        terms["enc_mix"] = _bce(global_mix, 0.0)
-        terms["dec_mix"] = _bce(pixel_mix, mask)
-        terms["cons"] = F.mse_loss(pixel_mix, mix(pixel_real, pixel_fake, mask))
-    return terms
+#: How CutMix batches enter the discriminator loss (see the module docstring).
+CUTMIX_MODES = ("ours", "celeba", "ffhq")
 
 
 class UNetGeneratorLoss(GeneratorLoss):
@@ -191,9 +118,7 @@ class UNetGeneratorLoss(GeneratorLoss):
 
     def forward(self, global_fake: torch.Tensor, pixel_fake: torch.Tensor) -> torch.Tensor:
         """The loss from the discriminator's logits on generated images."""
-        return self.global_weight * _bce(global_fake, 1.0) + self.pixel_weight * _bce(
-            pixel_fake, 1.0
-        )
+        return self.global_weight * bce(global_fake, 1.0) + self.pixel_weight * bce(pixel_fake, 1.0)
 
     def train_ops(
         self,
@@ -223,18 +148,26 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
     """U-Net GAN discriminator loss: both heads, CutMix and consistency regularisation.
 
     .. math::
-        \\mathcal L_{D^U} = w_{enc}(\\mathcal L_{D_{enc}} + \\mathcal L^{mix}_{D_{enc}})
-            + w_{dec}(\\mathcal L_{D_{dec}} + \\mathcal L^{mix}_{D_{dec}})
-            + \\lambda_{cons} \\mathcal L_{cons}
+        \\mathcal L_{D^U} = a\\,[\\text{normal}]\\,\\big(w_{enc}\\mathcal L_{D_{enc}}
+            + w_{dec}\\mathcal L_{D_{dec}}\\big)
+            + [\\text{mixed}]\\,\\Big(b\\,\\big(w_{enc}\\mathcal L^{mix}_{D_{enc}}
+            + w_{dec}\\mathcal L^{mix}_{D_{dec}}\\big) + \\lambda_{cons}\\mathcal L_{cons}\\Big)
 
-    (terms in :mod:`torchgan_ext.losses.unet`; the ``mix`` terms only on CutMix batches).
+    (terms and modes in :mod:`torchgan_ext.losses.unet`).
     Paper: https://arxiv.org/abs/2002.12655 (U-Net GAN, CVPR 2020).
 
-    Each step generates one fake batch and, with probability :math:`r_{mix}`, one CutMix batch;
-    real, fake and mixed images go through the discriminator together in **one** forward
-    pass, whose decoder outputs on the real and fake images are reused for the consistency
-    target. :math:`r_{mix}` rises linearly from 0 to ``mix_prob`` over ``warmup_epochs``
-    (or ``warmup_steps``); the losses read ``epoch`` and ``step`` from the trainer.
+    Each step generates one fake batch and, on a mixed step, one CutMix batch; real, fake and
+    mixed images go through the discriminator together in **one** forward pass, whose decoder
+    outputs on the real and fake images are reused for the consistency target. Mixed steps:
+
+    * ``mode="celeba"``: every step (the authors' CelebA script; ``mix_prob`` and the warm-up
+      do not apply).
+    * ``mode="ffhq"``: with probability :math:`r_{mix}`, and then the normal real/fake terms
+      are left out (the authors' FFHQ script, which uses a 100-epoch warm-up).
+    * ``mode="ours"``: with probability :math:`r_{mix}`, on top of the normal terms.
+
+    :math:`r_{mix}` rises linearly from 0 to ``mix_prob`` over ``warmup_epochs`` (or
+    ``warmup_steps``); the losses read ``epoch`` and ``step`` from the trainer.
 
     :meth:`log_scalars` gives the mean probability of the correct per-pixel class on real,
     fake and (last) CutMix images, the consistency term and :math:`r_{mix}`, as tensors.
@@ -243,11 +176,15 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
         global_weight: :math:`w_{enc}`.
         pixel_weight: :math:`w_{dec}`.
         consistency_weight: :math:`\\lambda_{cons}` (0 switches the consistency term off).
-        mix_prob: :math:`r_{mix}` after the warm-up (0 switches CutMix off).
+        mix_prob: :math:`r_{mix}` after the warm-up (0 switches CutMix off); default 0.5.
+            Not with ``mode="celeba"``.
         warmup_epochs: Epochs of the linear warm-up of :math:`r_{mix}` from 0.
         warmup_steps: Steps of the warm-up instead (overrides ``warmup_epochs``).
         beta_alpha: :math:`\\alpha` of the :math:`\\mathrm{Beta}(\\alpha, \\alpha)` box size.
         invert_prob: Probability of inverting each CutMix mask.
+        mode: ``"ours"``, ``"celeba"`` or ``"ffhq"`` (:data:`CUTMIX_MODES`).
+        real_fake_weight: :math:`a`, weight of the normal real/fake terms (the authors: 0.5).
+        mix_weight: :math:`b`, weight of the CutMix terms of both heads (the authors: 1).
         override_train_ops: torchgan's hook to replace :meth:`train_ops`.
     """
 
@@ -256,14 +193,31 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
         global_weight: float = 1.0,
         pixel_weight: float = 1.0,
         consistency_weight: float = 1.0,
-        mix_prob: float = 0.5,
+        mix_prob: float | None = None,
         warmup_epochs: float = 0.0,
         warmup_steps: int | None = None,
         beta_alpha: float = 1.0,
         invert_prob: float = 0.5,
+        mode: str = "ours",
+        real_fake_weight: float = 1.0,
+        mix_weight: float = 1.0,
         override_train_ops: Any = None,
     ) -> None:
         super().__init__(reduction="mean", override_train_ops=override_train_ops)
+        if mode not in CUTMIX_MODES:
+            raise ValueError(f"mode: unknown {mode!r}; valid: {', '.join(CUTMIX_MODES)}")
+        if mode == "celeba":
+            if mix_prob is not None:
+                raise ValueError(
+                    "mix_prob: mode 'celeba' mixes on every step; leave mix_prob out "
+                    "(or use mode 'ours' / 'ffhq')"
+                )
+            if warmup_epochs or warmup_steps is not None:
+                raise ValueError(
+                    "warmup_epochs: mode 'celeba' mixes on every step from the start; "
+                    "leave warmup_epochs / warmup_steps out"
+                )
+        mix_prob = (1.0 if mode == "celeba" else 0.5) if mix_prob is None else mix_prob
         for name, value in (("mix_prob", mix_prob), ("invert_prob", invert_prob)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: must be in [0, 1], got {value}")
@@ -273,6 +227,9 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
             raise ValueError(f"warmup_steps: must be >= 0, got {warmup_steps}")
         if beta_alpha <= 0:
             raise ValueError(f"beta_alpha: must be > 0, got {beta_alpha}")
+        for name, value in (("real_fake_weight", real_fake_weight), ("mix_weight", mix_weight)):
+            if value < 0:
+                raise ValueError(f"{name}: must be >= 0, got {value}")
         self.global_weight = float(global_weight)
         self.pixel_weight = float(pixel_weight)
         self.consistency_weight = float(consistency_weight)
@@ -281,12 +238,17 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
         self.warmup_steps = warmup_steps
         self.beta_alpha = float(beta_alpha)
         self.invert_prob = float(invert_prob)
+        self.mode = mode
+        self.real_fake_weight = float(real_fake_weight)
+        self.mix_weight = float(mix_weight)
         self._scalars: dict[str, torch.Tensor] = {}
         #: The CutMix masks of the last mixed batch (1 = real pixel), for inspection.
         self.last_mask: torch.Tensor | None = None
 
     def current_mix_probability(self, epoch: int, step: int) -> float:
-        """:math:`r_{mix}` at this point of the training."""
+        """:math:`r_{mix}` at this point of the training (1 in mode ``"celeba"``)."""
+        if self.mode == "celeba":
+            return 1.0
         return mix_probability(
             epoch,
             step,
@@ -296,30 +258,32 @@ class UNetDiscriminatorLoss(DiscriminatorLoss):
         )
 
     def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Weighted sum of :func:`unet_discriminator_terms`."""
-        loss = self.global_weight * terms["enc"] + self.pixel_weight * terms["dec"]
-        if "dec_mix" in terms:
-            loss = loss + self.global_weight * terms["enc_mix"]
-            loss = loss + self.pixel_weight * terms["dec_mix"]
+        """Weighted sum of :func:`unet_discriminator_terms` for this ``mode``.
+
+        The CutMix terms count when ``terms`` has them (a mixed step); the normal real/fake
+        terms count except on the mixed steps of mode ``"ffhq"``.
+        """
+        mixed = "dec_mix" in terms
+        loss = torch.zeros((), device=terms["dec"].device, dtype=terms["dec"].dtype)
+        if not (mixed and self.mode == "ffhq"):
+            normal = self.global_weight * terms["enc"] + self.pixel_weight * terms["dec"]
+            loss = loss + self.real_fake_weight * normal
+        if mixed:
+            cutmix = self.global_weight * terms["enc_mix"] + self.pixel_weight * terms["dec_mix"]
+            loss = loss + self.mix_weight * cutmix
             if self.consistency_weight:
                 loss = loss + self.consistency_weight * terms["cons"]
         return loss
 
-    def forward(
-        self,
-        global_real: torch.Tensor,
-        pixel_real: torch.Tensor,
-        global_fake: torch.Tensor,
-        pixel_fake: torch.Tensor,
-        global_mix: torch.Tensor | None = None,
-        pixel_mix: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The loss from the discriminator's logits (CutMix terms when ``pixel_mix`` is given)."""
-        terms = unet_discriminator_terms(
-            global_real, pixel_real, global_fake, pixel_fake, global_mix, pixel_mix, mask
-        )
-        return self.combine(terms)
+    def forward(self, *logits: torch.Tensor | None) -> torch.Tensor:
+        """The loss from the discriminator's logits (a CutMix step when they include the mix).
+
+        Args:
+            *logits: The arguments of :func:`unet_discriminator_terms`, in its order:
+                ``global_real, pixel_real, global_fake, pixel_fake`` and, on a CutMix step,
+                ``global_mix, pixel_mix, mask``.
+        """
+        return self.combine(unet_discriminator_terms(*logits))
 
     def train_ops(
         self,

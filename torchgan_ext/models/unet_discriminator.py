@@ -20,10 +20,14 @@ Architecture (``image_size`` 128, ``ch`` 64, default channel multipliers)::
     ResBlockUp                         -> 128 x 32x32,  concat e2 <----------------'     |
     ResBlockUp                         ->  64 x 64x64,  concat e1 <----------------------'
     ResBlockUp                         ->  64 x 128x128
-      per-pixel head: ReLU -> 1x1 conv (no spectral norm) -> 1 logit per pixel
+      per-pixel head: 1x1 conv (no spectral norm) -> 1 logit per pixel
                       (+ <embed(y), h_ij> with num_classes)
 
-Every convolution, linear layer and embedding has spectral norm except the last 1x1 conv.
+Every convolution, linear layer and embedding has spectral norm except the last 1x1 conv. The
+per-pixel head reads the last decoder output as it is, like the authors' code; the first
+release of this project applied a ReLU first (``pixel_head_relu=True`` keeps that head: the
+parameters are the same, so checkpoints of either head load into both, but an old checkpoint
+computes what it was trained to compute only with the flag).
 Encoder blocks halve the resolution with 2x2 average pooling down to 4x4; decoder blocks double
 it (nearest neighbour) and concatenate the encoder features of the same resolution.
 
@@ -85,6 +89,9 @@ class UNetDiscriminator(Discriminator):
             each of these resolutions (e.g. ``[64]``).
         spectral_norm: Spectral norm on every layer but the last 1x1 convolution.
         init: Weight initialisation (``ortho`` as BigGAN, ``xavier``, ``normal``, ``kaiming``).
+        pixel_head_relu: Apply a ReLU to the last decoder output before the per-pixel head
+            (and its class projection). ``False`` (default) is the authors' head; ``True`` is
+            the head of this project's earlier versions, for their checkpoints.
 
     Shape:
         Input ``[B, C, H, W]`` (and labels ``[B]`` when conditional). Output the tuple
@@ -103,6 +110,7 @@ class UNetDiscriminator(Discriminator):
         attention_resolutions: Sequence[int] = (),
         spectral_norm: bool = True,
         init: str = "ortho",
+        pixel_head_relu: bool = False,
     ) -> None:
         super().__init__(in_channels, label_type="none" if num_classes is None else "required")
         n = num_resolution_blocks(image_size, "image_size")
@@ -129,6 +137,7 @@ class UNetDiscriminator(Discriminator):
         sn = spectral_norm
         self.image_size = image_size
         self.num_classes = num_classes
+        self.pixel_head_relu = bool(pixel_head_relu)
         widths = [ch * m for m in mults]
         self.encoder = nn.ModuleList()
         self.encoder_attention = nn.ModuleDict()
@@ -188,7 +197,8 @@ class UNetDiscriminator(Discriminator):
             h = block(h)
             if j < len(self.decoder) - 1:
                 h = torch.cat([h, skips[-2 - j]], dim=1)
-        h = F.relu(h)
+        if self.pixel_head_relu:
+            h = F.relu(h)
         pixel_logits = self.pixel_conv(h)
         if use_labels:
             emb = self.pixel_embed(labels)[:, :, None, None]

@@ -43,12 +43,17 @@ class _Norm(nn.Module):
         cond_dim: int | None,
         batch_norm: bool,
         spectral_norm: bool,
+        hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.conditional = num_classes is not None or cond_dim is not None
         if self.conditional:
             self.norm: nn.Module = ConditionalBatchNorm2d(
-                channels, num_classes=num_classes, cond_dim=cond_dim, spectral_norm=spectral_norm
+                channels,
+                num_classes=num_classes,
+                cond_dim=cond_dim,
+                spectral_norm=spectral_norm,
+                hidden_dim=hidden_dim,
             )
         elif batch_norm:
             self.norm = nn.BatchNorm2d(channels)
@@ -79,6 +84,10 @@ class ResBlockUp(nn.Module):
             projections with ``cond_dim``).
         hidden_channels: Channels between the two 3x3 convolutions (default ``out_channels``).
         activation: A factory of the activation module (default ``nn.ReLU``).
+        cond_hidden_dim: With ``cond_dim``: the conditional gains and biases are MLPs with one
+            hidden layer of this size (self-modulation, https://arxiv.org/abs/1810.01365).
+        cond_spectral_norm: Spectral norm on the conditional projections (default: as
+            ``spectral_norm``).
 
     Shape:
         ``[B, in_channels, H, W]`` -> ``[B, out_channels, 2H, 2W]`` (``[..., H, W]`` without
@@ -96,20 +105,24 @@ class ResBlockUp(nn.Module):
         spectral_norm: bool = True,
         hidden_channels: int | None = None,
         activation: Callable[[], nn.Module] | None = None,
+        cond_hidden_dim: int | None = None,
+        cond_spectral_norm: bool | None = None,
     ) -> None:
         super().__init__()
         if num_classes is not None and cond_dim is not None:
             raise ValueError("ResBlockUp takes at most one of num_classes and cond_dim")
         hidden = hidden_channels or out_channels
         sn = spectral_norm
+        cond_sn = sn if cond_spectral_norm is None else cond_spectral_norm
+        norm_args = (num_classes, cond_dim, batch_norm, cond_sn, cond_hidden_dim)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.upsample = upsample
         self.conditional = num_classes is not None or cond_dim is not None
-        self.norm1 = _Norm(in_channels, num_classes, cond_dim, batch_norm, sn)
+        self.norm1 = _Norm(in_channels, *norm_args)
         self.act1 = _activation(activation)
         self.conv1 = make_conv2d(in_channels, hidden, 3, padding=1, spectral_norm=sn)
-        self.norm2 = _Norm(hidden, num_classes, cond_dim, batch_norm, sn)
+        self.norm2 = _Norm(hidden, *norm_args)
         self.act2 = _activation(activation)
         self.conv2 = make_conv2d(hidden, out_channels, 3, padding=1, spectral_norm=sn)
         if in_channels != out_channels or upsample:

@@ -9,6 +9,12 @@ the generators of SAGAN (https://arxiv.org/abs/1805.08318) and BigGAN
 .. math::
     \\mathrm{CBN}(x, y) = \\big(1 + \\gamma(y)\\big) \\odot
         \\frac{x - \\mathrm{E}[x]}{\\sqrt{\\mathrm{Var}[x] + \\epsilon}} + \\beta(y)
+
+Self-modulation (Chen et al., "On Self Modulation for Generative Adversarial Networks", ICLR
+2019, https://arxiv.org/abs/1810.01365) conditions an unconditional generator's batch norms
+on its noise :math:`z`; :math:`\\gamma` and :math:`\\beta` are then one-hidden-layer MLPs
+(``hidden_dim``):
+:math:`\\gamma(z) = W_2\\,\\mathrm{ReLU}(W_1 z + b_1)`.
 """
 
 from __future__ import annotations
@@ -30,8 +36,14 @@ class ConditionalBatchNorm2d(nn.Module):
       are rows of two embedding tables (SAGAN style), initialised so that the layer starts as a
       plain batch norm (gain 1, bias 0).
     * ``cond_dim``: the condition is a float tensor ``[B, cond_dim]`` (BigGAN's shared class
-      embedding concatenated with a chunk of the noise); gain and bias are linear projections of
-      it (spectrally normalised when ``spectral_norm``), initialised to zero.
+      embedding concatenated with a chunk of the noise, or the whole noise for
+      self-modulation); gain and bias are linear projections of it without bias (spectrally
+      normalised when ``spectral_norm``), or with ``hidden_dim`` MLPs ``linear (with bias) ->
+      ReLU -> linear (no bias)``. They are **not** zero at the start: the layer leaves
+      torch's default ``nn.Linear`` initialisation, and the models that use it
+      (:class:`~torchgan_ext.models.BigGANGenerator`, whose ``init_weights`` runs after
+      construction) make every weight orthogonal and every bias zero, as BigGAN does. Their
+      output, and so the deviation of the gain from 1, is therefore non-zero from the start.
 
     Args:
         num_features: Channels of the input ``[B, C, H, W]``.
@@ -40,6 +52,8 @@ class ConditionalBatchNorm2d(nn.Module):
         eps: Batch-norm epsilon.
         momentum: Batch-norm running-statistics momentum.
         spectral_norm: Spectral norm on the projections (``cond_dim`` only).
+        hidden_dim: With ``cond_dim``: gain and bias are MLPs with one hidden layer of this
+            size (self-modulation) instead of linear maps.
     """
 
     def __init__(
@@ -50,6 +64,7 @@ class ConditionalBatchNorm2d(nn.Module):
         eps: float = 1e-5,
         momentum: float = 0.1,
         spectral_norm: bool = False,
+        hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
         if (num_classes is None) == (cond_dim is None):
@@ -58,9 +73,12 @@ class ConditionalBatchNorm2d(nn.Module):
             raise ValueError(f"num_classes: must be >= 1, got {num_classes}")
         if cond_dim is not None and cond_dim < 1:
             raise ValueError(f"cond_dim: must be >= 1, got {cond_dim}")
+        if hidden_dim is not None and (cond_dim is None or hidden_dim < 1):
+            raise ValueError(f"hidden_dim: needs cond_dim and must be >= 1, got {hidden_dim}")
         self.num_features = num_features
         self.num_classes = num_classes
         self.cond_dim = cond_dim
+        self.hidden_dim = hidden_dim
         self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
         if num_classes is not None:
             self.gain: nn.Module = nn.Embedding(num_classes, num_features)
@@ -68,6 +86,9 @@ class ConditionalBatchNorm2d(nn.Module):
             # keep "gain 1, bias 0" when a model re-initialises its weights (init_weights)
             self.gain.skip_weight_init = True
             self.bias.skip_weight_init = True
+        elif hidden_dim is not None:
+            self.gain = _mlp(cond_dim, hidden_dim, num_features, spectral_norm)
+            self.bias = _mlp(cond_dim, hidden_dim, num_features, spectral_norm)
         else:
             self.gain = make_linear(cond_dim, num_features, bias=False, spectral_norm=spectral_norm)
             self.bias = make_linear(cond_dim, num_features, bias=False, spectral_norm=spectral_norm)
@@ -75,7 +96,10 @@ class ConditionalBatchNorm2d(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Start as a plain batch norm: gain offset and bias zero (for label conditioning)."""
+        """Reset the statistics; label tables to gain offset and bias zero (a plain batch norm).
+
+        The projections of vector conditioning are left as they are (see the class docstring).
+        """
         self.bn.reset_parameters()
         if self.num_classes is not None:
             nn.init.zeros_(self.gain.weight)
@@ -103,4 +127,14 @@ class ConditionalBatchNorm2d(nn.Module):
             if self.num_classes is not None
             else f"cond_dim={self.cond_dim}"
         )
+        if self.hidden_dim is not None:
+            cond += f", hidden_dim={self.hidden_dim}"
         return f"{self.num_features}, {cond}"
+
+
+def _mlp(cond_dim: int, hidden_dim: int, out: int, spectral_norm: bool) -> nn.Sequential:
+    return nn.Sequential(
+        make_linear(cond_dim, hidden_dim, bias=True, spectral_norm=spectral_norm),
+        nn.ReLU(),
+        make_linear(hidden_dim, out, bias=False, spectral_norm=spectral_norm),
+    )

@@ -17,10 +17,21 @@ Architecture (``out_size`` 128, ``ch`` 64, default channel multipliers, hierarch
     BN -> ReLU -> SN conv3x3 -> tanh -> image
 
 Every residual block normalises with conditional batch norm whose gain and bias are (spectrally
-normalised) linear projections of its condition vector. Unconditional models condition on the
-noise chunk alone; without ``hierarchical`` the whole ``z`` enters the linear layer and the
-blocks condition on ``e(y)`` (or use plain batch norm when unconditional). All weights start
-orthogonal (BigGAN's initialisation).
+normalised) linear projections of its condition vector. How the noise enters is ``latent``
+(:data:`LATENT_MODES`):
+
+* ``"chunks"`` (the default; BigGAN's hierarchical latent, "skip-z"): the diagram above. An
+  unconditional model conditions each block on its noise chunk alone.
+* ``"self_modulation"`` (Chen et al., "On Self Modulation for Generative Adversarial
+  Networks", ICLR 2019, https://arxiv.org/abs/1810.01365; the unconditional BigGAN of the
+  U-Net GAN authors' code): the **whole** ``z`` enters the linear layer, and every conditional
+  batch norm predicts its gain and bias from the whole ``z`` (and ``e(y)`` when conditional)
+  with an MLP ``linear -> ReLU -> linear`` whose hidden layer has ``modulation_dim`` units
+  (default ``encoding_dims``; no spectral norm on the MLPs, as in the authors' code).
+* ``"whole"``: the whole ``z`` enters the linear layer only; the blocks condition on ``e(y)``
+  (plain batch norm when unconditional).
+
+All weights start orthogonal and all biases at zero (BigGAN's initialisation).
 """
 
 from __future__ import annotations
@@ -35,7 +46,10 @@ from torchgan.models import Generator
 from ..layers import ResBlockUp, SelfAttention2d, init_weights, make_conv2d, make_linear
 from .unet_discriminator import num_resolution_blocks
 
-__all__ = ["BigGANGenerator", "DEFAULT_G_MULTIPLIERS"]
+__all__ = ["BigGANGenerator", "DEFAULT_G_MULTIPLIERS", "LATENT_MODES"]
+
+#: How the noise enters the generator (see the module docstring).
+LATENT_MODES = ("chunks", "self_modulation", "whole")
 
 #: Channel multipliers (of ``ch``) per output size: the 4x4 input, then one per up block.
 DEFAULT_G_MULTIPLIERS: dict[int, tuple[int, ...]] = {
@@ -50,7 +64,7 @@ class BigGANGenerator(Generator):
     """BigGAN generator: residual up blocks, hierarchical latent, conditional batch norm.
 
     Args:
-        encoding_dims: Size of :math:`z`. With ``hierarchical`` it is split into
+        encoding_dims: Size of :math:`z`. With ``latent="chunks"`` it is split into
             ``log2(out_size / 4) + 1`` chunks (the first takes the remainder).
         out_channels: Image channels (taken from the dataset when left out).
         out_size: Image side length ``4 * 2^n`` (taken from the dataset when left out).
@@ -60,7 +74,11 @@ class BigGANGenerator(Generator):
         num_classes: Class-conditional generation; ``forward`` then takes labels and
             ``label_type`` is ``"required"`` (the losses pass the real batch's labels).
         shared_dim: Size of the shared class embedding (with ``num_classes``).
-        hierarchical: Feed one chunk of :math:`z` to every block (BigGAN's skip-z).
+        hierarchical: Older spelling of ``latent``: ``True`` is ``"chunks"``, ``False`` is
+            ``"whole"`` (give one of the two).
+        latent: ``"chunks"`` (default), ``"self_modulation"`` or ``"whole"``
+            (:data:`LATENT_MODES`).
+        modulation_dim: Hidden units of the self-modulation MLPs (default ``encoding_dims``).
         attention_resolutions: Self-attention after the block that outputs each of these
             resolutions (BigGAN at 128: ``[64]``).
         spectral_norm: Spectral norm on every linear and convolution layer.
@@ -82,10 +100,12 @@ class BigGANGenerator(Generator):
         channel_multipliers: Sequence[int] | None = None,
         num_classes: int | None = None,
         shared_dim: int = 128,
-        hierarchical: bool = True,
+        hierarchical: bool | None = None,
         attention_resolutions: Sequence[int] = (),
         spectral_norm: bool = True,
         init: str = "ortho",
+        latent: str | None = None,
+        modulation_dim: int | None = None,
     ) -> None:
         super().__init__(encoding_dims, label_type="none" if num_classes is None else "required")
         n = num_resolution_blocks(out_size, "out_size")
@@ -104,6 +124,18 @@ class BigGANGenerator(Generator):
             raise ValueError("ch and channel_multipliers must be >= 1")
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if latent is None:
+            latent = "whole" if hierarchical is False else "chunks"
+        elif hierarchical is not None:
+            raise ValueError("hierarchical: give latent or hierarchical, not both")
+        if latent not in LATENT_MODES:
+            raise ValueError(f"latent: unknown {latent!r}; valid: {', '.join(LATENT_MODES)}")
+        if modulation_dim is not None and (latent != "self_modulation" or modulation_dim < 1):
+            raise ValueError(
+                f"modulation_dim: needs latent 'self_modulation' and must be >= 1, got "
+                f"{modulation_dim}"
+            )
+        hierarchical = latent == "chunks"
         n_chunks = n + 1 if hierarchical else 1
         if encoding_dims < n_chunks:
             raise ValueError(
@@ -122,11 +154,15 @@ class BigGANGenerator(Generator):
         self.out_size = out_size
         self.num_classes = num_classes
         self.hierarchical = hierarchical
+        self.latent = latent
         chunk = encoding_dims // n_chunks
         self.z_chunks = [encoding_dims - chunk * (n_chunks - 1)] + [chunk] * (n_chunks - 1)
         widths = [ch * m for m in mults]
         self.shared = nn.Embedding(num_classes, shared_dim) if num_classes is not None else None
-        cond_dim = (shared_dim if num_classes is not None else 0) + (chunk if hierarchical else 0)
+        noise_dim = {"chunks": chunk, "self_modulation": encoding_dims, "whole": 0}[latent]
+        cond_dim = (shared_dim if num_classes is not None else 0) + noise_dim
+        self_mod = latent == "self_modulation"
+        mod_dim = (modulation_dim or encoding_dims) if self_mod else None
         self.linear = make_linear(self.z_chunks[0], widths[0] * 16, spectral_norm=sn)
         self.blocks = nn.ModuleList()
         self.attention = nn.ModuleDict()
@@ -138,6 +174,8 @@ class BigGANGenerator(Generator):
                     cond_dim=cond_dim or None,
                     batch_norm=True,
                     spectral_norm=sn,
+                    cond_hidden_dim=mod_dim,
+                    cond_spectral_norm=False if self_mod else None,
                 )
             )
             if res in attention_resolutions:
@@ -159,7 +197,8 @@ class BigGANGenerator(Generator):
         shared = self.shared(labels) if self.shared is not None else None
         h = self.linear(zs[0]).view(z.size(0), -1, 4, 4)
         for i, block in enumerate(self.blocks):
-            parts = [t for t in (shared, zs[i + 1] if self.hierarchical else None) if t is not None]
+            noise = zs[i + 1] if self.hierarchical else z if self.latent != "whole" else None
+            parts = [t for t in (shared, noise) if t is not None]
             cond = torch.cat(parts, dim=1) if parts else None
             h = block(h, cond)
             if str(i) in self.attention:

@@ -842,6 +842,10 @@ SCHEDULER_CASES: dict[str, tuple[dict[str, Any], list[float]]] = {
     "exponential": ({"gamma": 0.5}, [0.5, 0.25, 0.125, 0.0625]),
     "cosine": ({"T_max": 4}, [(1 + math.cos(math.pi * k / 4)) / 2 for k in range(1, 5)]),
     "linear_decay": ({"total": 4, "start": 2}, [1.0, 1.0, 0.5, 0.0]),
+    "stepwise_decay": (
+        {"total": 4, "decay": 4, "every": 2, "decrement": 0.25},
+        [1, 0.75, 0.75, 0.5],
+    ),
 }
 
 

@@ -43,7 +43,7 @@ from torchgan_ext.plugins.classifier_runs import (
 )
 from torchgan_ext.testing import write_attribute_digits, write_celeba
 from torchgan_ext.testing.attribute_digits import ATTRIBUTE_DIGITS_ATTRIBUTES
-from torchgan_ext.trainer.schedulers import LinearDecayLR
+from torchgan_ext.trainer.schedulers import StepwiseDecayLR
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
@@ -860,10 +860,10 @@ def test_stargan_celeba_config_has_the_authors_defaults(celeba_root, classifier_
     assert trainer.generator.c_dim == 5 and trainer.generator.exclusive_groups == ((0, 1, 2),)
     assert trainer.discriminator.image_size == (128, 128)
     assert len(trainer.step_schedulers) == 2 and not trainer.schedulers
-    for sched in trainer.step_schedulers:  # per-iteration linear decay to 0 over the last 100k
-        assert isinstance(sched, LinearDecayLR)
-        expected = {0: 1e-4, 99_999: 1e-4, 100_000: 1e-4, 150_000: 5e-5, 175_000: 2.5e-5}
-        expected[200_000] = 0.0
+    for sched in trainer.step_schedulers:  # the released code's decay: lr/1e5 every 1000
+        assert isinstance(sched, StepwiseDecayLR)
+        expected = {0: 1e-4, 100_999: 1e-4, 101_000: 1e-4 - 1e-9, 150_000: 1e-4 - 50e-9}
+        expected[200_000] = 9.99e-5
         for step, lr in expected.items():
             sched.last_epoch = step - 1
             sched.step()  # the lr used after `step` finished iterations

@@ -52,7 +52,7 @@ from ..models.segmentation import SegmentationNet
 from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
 from ..models.stargan import StarGANDiscriminator, StarGANGenerator
 from ..models.unet_discriminator import UNetDiscriminator
-from ..trainer.schedulers import LinearDecayLR
+from ..trainer.schedulers import LinearDecayLR, StepwiseDecayLR
 from .classifier_runs import DATA_ARGS as _CLASSIFIER_RUN_DATA
 from .classifier_runs import attribute_accuracy_from_run
 from .segmentation_runs import DATA_ARGS as _SEGMENTATION_RUN_DATA
@@ -151,6 +151,7 @@ def torchgan_ext_register_schedulers(registry):
     registry.register("exponential", sched.ExponentialLR)
     registry.register("cosine", sched.CosineAnnealingLR)
     registry.register("linear_decay", LinearDecayLR)
+    registry.register("stepwise_decay", StepwiseDecayLR)
 
 
 @hookimpl

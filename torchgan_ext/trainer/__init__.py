@@ -4,7 +4,7 @@ from ..callbacks.defaults import default_callbacks
 from .batch import move_to_device, prepare_batch, resolve_device
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from .resume import ResumeMismatch
-from .schedulers import LinearDecayLR
+from .schedulers import LinearDecayLR, StepwiseDecayLR
 from .trainer import Trainer
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "ResumeMismatch",
     "default_callbacks",
     "LinearDecayLR",
+    "StepwiseDecayLR",
     "list_checkpoints",
     "load_checkpoint",
     "save_checkpoint",

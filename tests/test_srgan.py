@@ -141,6 +141,25 @@ def test_generator_options():
         SRResNetGenerator(width=0)
 
 
+def test_unit_input_range_is_the_papers_lr_range_inside_the_network():
+    """``unit`` maps the [-1, 1] input to [0, 1] before the first conv: conv(W, (x+1)/2)."""
+    torch.manual_seed(0)
+    unit = _tiny_generator(input_range="unit").eval()
+    symmetric = _tiny_generator().eval()
+    assert unit.input_range == "unit" and symmetric.input_range == "symmetric"
+    symmetric.load_state_dict(unit.state_dict())  # the same parameters
+    lr = torch.rand(2, 3, 5, 5) * 2 - 1
+    torch.testing.assert_close(unit(lr), symmetric((lr + 1) / 2))
+    assert not torch.allclose(unit(lr), symmetric(lr))
+    # = the first conv with its weights halved and its bias shifted (away from the zero padding)
+    conv = unit.head[0]
+    big = torch.rand(1, 3, 24, 24) * 2 - 1
+    halved = F.conv2d(big, conv.weight / 2, conv.bias + conv.weight.sum(dim=(1, 2, 3)) / 2)
+    torch.testing.assert_close(conv((big + 1) / 2)[..., 4:-4, 4:-4], halved)
+    with pytest.raises(ValueError, match="^input_range: "):
+        _tiny_generator(input_range="[0, 1]")
+
+
 def test_bicubic_upscale_is_the_imresize_kernel():
     # PIL's bicubic (a = -0.5, as MATLAB's imresize) on a float image
     rng = np.random.default_rng(0)
@@ -617,8 +636,10 @@ def test_paper_hyperparameters_in_the_configs():
     assert pre.data.args["crop_size"] == 96 and pre.data.args["scale"] == 4
     assert pre.data.loader.batch_size == 16 and pre.trainer.max_steps == 10**6
     assert pre.models["generator"].optimizer.args["lr"] == 1.0e-4
-    assert pre.models["generator"].args == {"width": 64, "num_blocks": 16, "batch_norm": True}
+    paper_g = {"width": 64, "num_blocks": 16, "batch_norm": True, "input_range": "unit"}
+    assert pre.models["generator"].args == paper_g
     gan = load_config(CONFIGS / "srgan_x4.yaml")
+    assert gan.models["generator"].args == paper_g  # the pre-trained checkpoint's input range
     g_loss = gan.losses[0].args
     assert g_loss["content"] == "vgg19" and g_loss["layer"] == "relu5_4"
     assert g_loss["feature_scale"] == pytest.approx(1 / 12.75)

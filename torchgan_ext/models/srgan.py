@@ -39,10 +39,13 @@ __all__ = [
     "sr_pair",
     "upsampling_factors",
     "OUTPUT_ACTIVATIONS",
+    "INPUT_RANGES",
 ]
 
 #: Values of :class:`SRResNetGenerator`'s ``output_activation``.
 OUTPUT_ACTIVATIONS = ("none", "tanh")
+#: What the first convolution sees: the [-1, 1] input as it is, or mapped to [0, 1] (the paper).
+INPUT_RANGES = ("symmetric", "unit")
 
 
 def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -122,7 +125,12 @@ class _ResidualBlock(nn.Module):
 class SRResNetGenerator(Generator):
     """SRResNet, the generator of `SRGAN <https://arxiv.org/abs/1609.04802>`_.
 
-    Its input is a low-resolution image (in [-1, 1]), not noise. Sample grids show
+    Its input is a low-resolution image (in [-1, 1], as every image of this project), not
+    noise. The paper feeds LR images in [0, 1] (and scales HR targets to [-1, 1]);
+    ``input_range="unit"`` does that inside the network, so datasets, samples and the bicubic
+    skip keep [-1, 1]. The two are one affine reparametrisation of the first convolution apart
+    (``conv(W, (x + 1) / 2) = conv(W / 2, x) + sum(W) / 2``): the same functions, a different
+    start and optimisation path (measured in ``docs/srgan.md``). Sample grids show
     (bicubic-upscaled LR | SR | HR) triplets of a fixed validation batch (:meth:`sample_grid`).
 
     Args:
@@ -139,6 +147,9 @@ class SRResNetGenerator(Generator):
             https://arxiv.org/abs/1511.04587; **not** in the paper). The output convolution
             then starts at zero, so the untrained network is exactly bicubic upscaling. Off by
             default.
+        input_range: ``symmetric`` (default: the first convolution sees the [-1, 1] input;
+            the behaviour of earlier versions, so their checkpoints keep their meaning) or
+            ``unit`` (it sees ``(x + 1) / 2`` in [0, 1], the paper's LR range).
 
     Attributes:
         sample_lr_size: Side of the random LR images returned by :meth:`sampler`.
@@ -157,8 +168,10 @@ class SRResNetGenerator(Generator):
         batch_norm: bool = True,
         output_activation: str = "none",
         bicubic_skip: bool = False,
+        input_range: str = "symmetric",
     ) -> None:
         factors = upsampling_factors(scale)
+        check_choice(input_range, "input_range", INPUT_RANGES, "input_range")
         check_positive_int(in_channels, "in_channels")
         check_positive_int(out_channels, "out_channels")
         check_positive_int(width, "width")
@@ -173,6 +186,7 @@ class SRResNetGenerator(Generator):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.output_activation = output_activation
         self.bicubic_skip = bool(bicubic_skip)
+        self.input_range = input_range
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*(_ResidualBlock(width, batch_norm) for _ in range(num_blocks)))
         after: list[nn.Module] = [nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm)]
@@ -191,7 +205,7 @@ class SRResNetGenerator(Generator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve ``x`` (``[N, in_channels, h, w]``) to ``[N, out_channels, h*s, w*s]``."""
-        head = self.head(x)
+        head = self.head((x + 1.0) * 0.5 if self.input_range == "unit" else x)
         y = self.body_out(self.body(head)) + head
         y = self.tail(self.upsample(y))
         if self.bicubic_skip:

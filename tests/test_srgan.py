@@ -625,10 +625,14 @@ def test_shipped_init_from_paths_are_the_final_pretraining_checkpoints():
     pre = load_config(CONFIGS / "srresnet_x4.yaml")
     final = f"{pre.out_dir}/checkpoints/ckpt-{pre.trainer.max_steps:08d}.pt"
     for name in ("srgan_x4.yaml", "srgan_cityscapes_x4.yaml"):
-        assert load_config(CONFIGS / name).models["generator"].init_from == final
+        gan = load_config(CONFIGS / name).models["generator"]
+        # the same generator as the one pre-trained, input range included
+        assert gan.init_from == final and gan.args == pre.models["generator"].args
     photos = load_config(CONFIGS / "srresnet_photos_x4.yaml")
     final = f"{photos.out_dir}/checkpoints/ckpt-{photos.trainer.max_steps:08d}.pt"
-    assert load_config(CONFIGS / "srgan_photos_x4.yaml").models["generator"].init_from == final
+    gan = load_config(CONFIGS / "srgan_photos_x4.yaml").models["generator"]
+    assert gan.init_from == final
+    assert gan.args.get("input_range") == photos.models["generator"].args.get("input_range")
 
 
 def test_paper_hyperparameters_in_the_configs():

@@ -11,6 +11,7 @@ import yaml
 
 from torchgan_ext import build_trainer, config, run
 from torchgan_ext.testing import tiny_config
+from torchgan_ext.testing.processes import torchrun
 
 
 def _train(tmp_path, name, steps=3, **trainer):
@@ -111,23 +112,7 @@ def test_two_gloo_processes_hold_identical_weights(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     script = tmp_path / "train_rank.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(script),
-            str(path),
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    proc = torchrun(script, path, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the process group is destroyed before interpreter shutdown (else gloo can SIGABRT at exit)
     for rank in (0, 1):

@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train data-parallel with N processes on this machine (via torchrun)",
     )
+    p.add_argument(
+        "--build-cache",
+        action="store_true",
+        help="build (or check) the decoded dataset cache of data.cache and exit",
+    )
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     return p
 
@@ -257,6 +262,11 @@ def _check_flags(args: argparse.Namespace) -> None:
         )
     if args.nproc is not None and args.nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}", file="command line")
+    if args.build_cache and (args.evaluate is not None or args.resume or args.nproc):
+        raise ConfigError(
+            "--build-cache only builds the dataset cache; run training afterwards without it",
+            file="command line",
+        )
     if args.evaluate is not None and (args.resume or args.overwrite):
         flag = "--resume" if args.resume else "--overwrite"
         raise ConfigError(
@@ -368,6 +378,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         validate_names(config)
         sys.stdout.write(dump_config(config))
         return EXIT_OK
+    if args.build_cache:
+        return _build_cache(config)
     if args.evaluate is not None:
         from .evaluate import evaluate_command
 
@@ -402,6 +414,26 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     if result.metrics:  # the final evaluation (all values: out_dir/metrics.jsonl)
         values = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         print(f"metrics (step {result.metrics_step}): {values}")
+    return EXIT_OK
+
+
+def _build_cache(config: Any) -> int:
+    """``--build-cache``: build or check the caches of ``data.cache``, one line each."""
+    from .build import validate_names
+    from .loaders import build_caches
+
+    try:
+        validate_names(config)
+        infos = build_caches(config.data)
+    except ConfigError as e:
+        raise e.with_context(file=config.source) from e.__cause__
+    for info in infos:
+        size = f"{info.items} items, {info.nbytes / 2**30:.2f} GiB"
+        if info.built:
+            per = info.seconds / max(info.items, 1) * 1e3
+            print(f"cache {info.path}: built, {size} in {info.seconds:.1f} s ({per:.2f} ms/item)")
+        else:
+            print(f"cache {info.path}: up to date, {size}")
     return EXIT_OK
 
 

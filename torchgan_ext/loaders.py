@@ -7,7 +7,10 @@ The dataset is built through :func:`torchgan_ext.build.build`; the loader gets a
 
 from __future__ import annotations
 
+import os
 import random
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,13 +18,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._registry import DATASETS
-from .build import build
+from .build import build, component_error
 from .config import Config, DataConfig
 from .errors import ConfigError
 from .trainer.distributed import DistInfo
 from .trainer.preemption import GUARD_ATTRIBUTE, ignore_stop_signals_in_worker
 
-__all__ = ["build_dataset", "build_loader", "fixed_batch", "seed_everything", "worker_init_fn"]
+__all__ = [
+    "build_dataset",
+    "build_caches",
+    "build_loader",
+    "fixed_batch",
+    "seed_everything",
+    "worker_init_fn",
+]
 
 
 def seed_everything(seed: int) -> None:
@@ -57,11 +67,101 @@ def build_dataset(data: DataConfig, val: bool = False) -> Dataset:
     if n == 0:
         where = "data.val.args" if val else "data.args"
         raise ConfigError(f"dataset {data.name!r} is empty with these arguments", key=where)
+    if data.cache is not None:
+        if data.skip_corrupt:
+            raise ConfigError(
+                "cannot be combined with data.cache: the cache build reads every file once "
+                "and names an unreadable one; fix or remove it, or leave data.cache out",
+                key="data.skip_corrupt",
+            )
+        dataset = _cached(dataset, data, "val" if val else "train")
     if data.skip_corrupt:
         from .data.skip_corrupt import SkipCorrupt
 
         dataset = SkipCorrupt(dataset)
     return dataset
+
+
+def _cache_error(e: BaseException) -> ConfigError:
+    return component_error(e, "data.cache", "", names=("dir",))
+
+
+def _progress(path: Path) -> Any:
+    def report(done: int, total: int) -> None:
+        if total < 1000:  # small sets build in a blink
+            return
+        print(f"torchgan-run: building cache {path}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _build_one(dataset: Dataset, data: DataConfig, path: Path) -> Any:
+    """Build (or check) the cache of ``dataset`` at ``path``; errors name ``data.cache``."""
+    from .data.cache import cache_plan_of
+    from .data.cache_store import build_cache
+
+    assert data.cache is not None
+    try:
+        return build_cache(
+            cache_plan_of(dataset),
+            path,
+            on_stale=data.cache.on_stale,
+            mirror=data.cache.mirror,
+            workers=data.loader.num_workers,
+            progress=_progress(path),
+        )
+    except (ValueError, TypeError, OSError) as e:
+        raise _cache_error(e) from e
+
+
+def _cached(dataset: Dataset, data: DataConfig, split: str) -> Dataset:
+    """``dataset`` read from its decoded cache ``data.cache.dir/split``, built first if
+    needed: by this process, or under torchrun by local rank 0 of each machine while the
+    other ranks wait (a failure on the builder is reported by every rank)."""
+    import torch.distributed as dist
+
+    from .data.cache import DecodedCache
+
+    assert data.cache is not None
+    path = Path(data.cache.dir).expanduser() / split
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        error: ConfigError | None = None
+        if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+            try:
+                _build_one(dataset, data, path)
+            except ConfigError as e:
+                error = e
+        reports: list[str | None] = [None] * dist.get_world_size()
+        dist.all_gather_object(reports, None if error is None else str(error))
+        if error is not None:
+            raise error
+        failed = next((r for r in reports if r), None)
+        if failed is not None:
+            raise ConfigError(f"building the cache failed on another rank: {failed}")
+    else:
+        _build_one(dataset, data, path)
+    try:
+        return DecodedCache(dataset, path, mirror=data.cache.mirror)
+    except (ValueError, TypeError, OSError) as e:
+        raise _cache_error(e) from e
+
+
+def build_caches(data: DataConfig) -> list[Any]:
+    """Build (or check) the decoded caches of ``data`` (training split, and the validation
+    split when configured): what ``torchgan-run CONFIG --build-cache`` does. Returns the
+    :class:`~torchgan_ext.data.cache_store.CacheInfo` of each."""
+    if data.cache is None:
+        raise ConfigError(
+            "--build-cache needs data.cache in the config, e.g. --set data.cache.dir=PATH",
+            key="data.cache",
+        )
+    out = []
+    for val in (False, True) if data.val is not None else (False,):
+        plain = DataConfig(name=data.name, args=data.args, loader=data.loader, val=data.val)
+        dataset = build_dataset(plain, val=val)
+        path = Path(data.cache.dir).expanduser() / ("val" if val else "train")
+        out.append(_build_one(dataset, data, path))
+    return out
 
 
 def worker_init_fn(worker_id: int) -> None:

@@ -69,6 +69,15 @@ class ValDataConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """The decoded dataset cache (``docs/datasets.md``): ``dir/train`` and ``dir/val``."""
+
+    dir: str = _opt(dataclasses.MISSING, nonempty=True)
+    on_stale: Literal["error", "rebuild"] = "error"
+    mirror: bool = True
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """The training dataset (a registered dataset) and its loader."""
 
@@ -77,6 +86,7 @@ class DataConfig:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     val: ValDataConfig | None = None
     skip_corrupt: bool = False
+    cache: CacheConfig | None = None
 
 
 @dataclass(frozen=True)

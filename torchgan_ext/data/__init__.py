@@ -1,5 +1,6 @@
 """Datasets registered by the built-in plugin, the resumable sampler and the batch collation."""
 
+from .cache import DecodedCache
 from .celeba import CelebA
 from .cityscapes import CITYSCAPES_CLASSES, Cityscapes, CityscapesClass
 from .collate import collate
@@ -15,6 +16,7 @@ __all__ = [
     "CityscapesClass",
     "CITYSCAPES_CLASSES",
     "collate",
+    "DecodedCache",
     "Digits",
     "ImageFolder",
     "ResumableSampler",

@@ -35,6 +35,7 @@ from ._io import (
     single_threaded,
     size_pair,
 )
+from .cache_store import CachePlan
 
 __all__ = ["CelebA", "read_attribute_file", "read_partition_file"]
 
@@ -361,6 +362,13 @@ class CelebA(VisionDataset):
 
     @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self._load(index)
+        if self.flip and coin():
+            image = image.flip(-1)
+        return finish_image(image, self.output), self.labels[index]
+
+    def _load(self, index: int) -> torch.Tensor:
+        """The ``uint8`` image ``index`` cropped and resized (no random draw)."""
         path = os.path.join(self._dir, self.filenames[index])  # str: cheaper than Path
         image = read_image(path, 3)
         if self.crop is not None:
@@ -375,9 +383,37 @@ class CelebA(VisionDataset):
             image = image[:, top : top + ch, left : left + cw]
         if self.size is not None:
             image = resize_image(image, self.size)
-        if self.flip and coin():
-            image = image.flip(-1)
-        return finish_image(image, self.output), self.labels[index]
+        return image
+
+    # -- the decoded cache (torchgan_ext.data.cache) -------------------------------------
+    def cache_plan(self) -> CachePlan:
+        """What :class:`~torchgan_ext.data.cache.DecodedCache` stores: the cropped and resized
+        ``uint8`` images and the labels; flips stay random per step."""
+        out = self.size or self.crop
+        if out is None:
+            raise ValueError(
+                "dir: celeba with crop_size: null and image_size: null keeps each image's own "
+                "size; set image_size (or crop_size) to cache it"
+            )
+        return CachePlan(
+            kind="celeba",
+            root=Path(self.root),
+            files=[self.image_dir / f for f in self.filenames],
+            params={"crop_size": self.crop, "image_size": out, "channels": 3},
+            fields={"image": ((out[0], out[1], 3), "uint8")},
+            load=self._cache_load,
+            finish=self._cache_finish,
+            labels=self.labels,
+            flip=self.flip,
+        )
+
+    @single_threaded
+    def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
+        return {"image": self._load(index)}
+
+    @staticmethod
+    def _cache_finish(fields: dict[str, torch.Tensor], labels: torch.Tensor | None) -> list:
+        return [fields["image"], labels]
 
     def extra_repr(self) -> str:
         return (

@@ -31,6 +31,7 @@ from ._io import (
     size_pair,
     to_unit_range,
 )
+from .cache_store import CachePlan
 
 __all__ = [
     "Cityscapes",
@@ -323,8 +324,9 @@ class Cityscapes(VisionDataset):
             )
         return target
 
-    @single_threaded
-    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def _load(self, index: int, crop: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Image and target resized; with ``crop`` also cropped (at random on training
+        splits, which is the only random draw)."""
         image = read_image(self.images[index], 3)
         target = None if self.target == "none" else self._load_target(index, image.shape)
         size = self.size
@@ -341,11 +343,17 @@ class Cityscapes(VisionDataset):
                     f"crop_size: image {self.images[index]} is {h}x{w} (height x width) after "
                     f"resizing, smaller than crop_size {self.crop[0]}x{self.crop[1]}"
                 )
+        if self.crop is not None and crop:
             box = random_crop_box if self.random_crop else center_crop_box
-            top, left = box(h, w, self.crop)
+            top, left = box(image.shape[-2], image.shape[-1], self.crop)
             image = image[:, top : top + self.crop[0], left : left + self.crop[1]]
             if target is not None:
                 target = target[:, top : top + self.crop[0], left : left + self.crop[1]]
+        return image, target
+
+    @single_threaded
+    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        image, target = self._load(index, crop=True)
         if self.flip and coin():
             image = image.flip(-1)
             if target is not None:
@@ -359,6 +367,59 @@ class Cityscapes(VisionDataset):
         if self.target == "train_ids":
             target = label_ids_to_train_ids(target)
         return image, target
+
+    # -- the decoded cache (torchgan_ext.data.cache) -------------------------------------
+    def cache_plan(self) -> CachePlan:
+        """What :class:`~torchgan_ext.data.cache.DecodedCache` stores: image and target
+        resized (and center-cropped off the training splits); random crops and flips stay
+        per step, with the same window for image and target."""
+        stored = self._resized_size()
+        if stored is None:
+            raise ValueError(f"dir: cannot read the size of {self.images[0]} (not a PNG)")
+        if self.crop is not None and not self.random_crop:
+            stored = self.crop
+        h, w = stored
+        fields = {"image": ((h, w, 3), "uint8")}
+        if self.target == "color":
+            fields["target"] = ((h, w, 3), "uint8")
+        elif self.target == "instance":
+            fields["target"] = ((h, w, 1), "int32")
+        elif self.target != "none":
+            fields["target"] = ((h, w, 1), "uint8")
+        return CachePlan(
+            kind="cityscapes",
+            root=Path(self.root),
+            files=[*self.images, *self.targets],
+            params={
+                "image_size": self.size or self.resize_to,
+                "stored": [h, w],
+                "target": self.target,
+            },
+            fields=fields,
+            load=self._cache_load,
+            finish=self._cache_finish,
+            crop=self.crop if self.random_crop else None,
+            random_crop=self.random_crop,
+            flip=self.flip,
+            count=len(self.images),
+        )
+
+    @single_threaded
+    def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
+        image, target = self._load(index, crop=not self.random_crop)
+        return {"image": image} if target is None else {"image": image, "target": target}
+
+    def _cache_finish(self, fields: dict[str, torch.Tensor], labels: object) -> object:
+        image = fields["image"]
+        if self.target == "none":
+            return image
+        target = fields["target"]
+        if self.target == "color":
+            return [image, target]
+        target = target[:, 0].long()
+        if self.target == "train_ids":
+            target = label_ids_to_train_ids(target)
+        return [image, target]
 
     @staticmethod
     def colorize(target: torch.Tensor, kind: str = "train_ids") -> torch.Tensor:

@@ -21,7 +21,30 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate, get_worker_info
 
-__all__ = ["collate", "stack_hwc_images"]
+__all__ = ["collate", "stack_hwc_images", "Collated", "empty_batch"]
+
+
+class Collated:
+    """A batch a dataset built itself (``__getitems__``, e.g. the decoded cache):
+    :func:`collate` returns ``value`` as it is."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def empty_batch(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised tensor; inside a DataLoader worker in shared memory, so sending it to
+    the main process copies nothing (as ``default_collate`` does)."""
+    if get_worker_info() is None:
+        return torch.empty(tuple(shape), dtype=dtype)
+    numel = 1
+    for s in shape:
+        numel *= int(s)
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    storage = torch.UntypedStorage._new_shared(numel * itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage).view(tuple(shape))
 
 
 def _is_hwc_image(x: Any) -> bool:
@@ -43,25 +66,23 @@ def stack_hwc_images(images: Sequence[torch.Tensor]) -> torch.Tensor:
     """
     first = images[0]
     c, h, w = first.shape
-    numel = len(images) * h * w * c
-    if get_worker_info() is not None:
-        storage = first.untyped_storage()._new_shared(numel * first.element_size())
-        nhwc = torch.empty(0, dtype=first.dtype).set_(storage).view(len(images), h, w, c)
-    else:
-        nhwc = torch.empty((len(images), h, w, c), dtype=first.dtype)
+    nhwc = empty_batch((len(images), h, w, c), first.dtype)
     for i, image in enumerate(images):
         nhwc[i].copy_(image.permute(1, 2, 0))
     return nhwc.permute(0, 3, 1, 2)
 
 
 def collate(batch: Sequence[Any]) -> Any:
-    """``default_collate``, except that HWC-stored ``uint8`` images become a channels-last batch.
+    """``default_collate``, except that HWC-stored ``uint8`` images become a channels-last batch
+    and a :class:`Collated` batch is returned as it is.
 
     Applies to samples that are such an image, or a plain tuple/list whose first element is
     one (``(image, labels)``, ``(image, target)``; returned as a list, like
     ``default_collate``); all images of the batch must have the same shape
     (the error is ``default_collate``'s otherwise).
     """
+    if isinstance(batch, Collated):
+        return batch.value
     first = batch[0]
     if _is_hwc_image(first):
         return _stack_or_default(batch)

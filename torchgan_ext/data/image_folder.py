@@ -20,6 +20,7 @@ from ._io import (
     size_pair,
     to_unit_range,
 )
+from .cache_store import CachePlan
 
 __all__ = ["ImageFolder", "list_images", "cover_size"]
 
@@ -146,6 +147,36 @@ class ImageFolder(VisionDataset):
             top, left = center_crop_box(image.shape[-2], image.shape[-1], self.size)
             image = image[:, top : top + self.size[0], left : left + self.size[1]]
         return image
+
+    # -- the decoded cache (torchgan_ext.data.cache) -------------------------------------
+    def cache_plan(self) -> CachePlan:
+        """What :class:`~torchgan_ext.data.cache.DecodedCache` stores: the resized and
+        center-cropped ``uint8`` images (and class indices); flips stay random per step."""
+        if self.size is None:
+            raise ValueError(
+                "dir: image_folder with image_size: null keeps each image's own size; set "
+                "image_size to cache it"
+            )
+        h, w = self.size
+        return CachePlan(
+            kind="image_folder",
+            root=Path(self.root),
+            files=list(self.files),
+            params={"image_size": self.size, "channels": self.channels},
+            fields={"image": ((h, w, self.channels), "uint8")},
+            load=self._cache_load,
+            finish=self._cache_finish,
+            labels=torch.tensor(self.targets, dtype=torch.int64) if self.labelled else None,
+            flip=self.flip,
+        )
+
+    @single_threaded
+    def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
+        return {"image": self.load(index)}
+
+    @staticmethod
+    def _cache_finish(fields: dict[str, torch.Tensor], labels: torch.Tensor | None) -> object:
+        return fields["image"] if labels is None else [fields["image"], labels]
 
     @single_threaded
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

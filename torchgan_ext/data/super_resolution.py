@@ -27,6 +27,7 @@ from ._io import (
     single_threaded,
     to_unit_range,
 )
+from .cache_store import CachePlan
 from .image_folder import list_images
 
 __all__ = ["SuperResolution", "bicubic_downscale"]
@@ -103,6 +104,7 @@ class SuperResolution(Dataset):
             )
         self.source: Dataset | None = None
         self.files: list[Path] = []
+        self.root: Path | None = None
         if dataset is not None:
             if isinstance(dataset, SuperResolution):
                 raise ValueError("dataset: a super_resolution source cannot be nested")
@@ -127,6 +129,7 @@ class SuperResolution(Dataset):
                     "high-resolution images"
                 )
             self.files = list_images(base)
+            self.root = base
             if not self.files:
                 raise FileNotFoundError(f"root: no images (.jpg, .png, .webp) found below {base}")
             self.channels = 3
@@ -172,3 +175,38 @@ class SuperResolution(Dataset):
             hr = hr.flip(-1)
         hr = hr.contiguous()
         return bicubic_downscale(hr, self.scale), hr
+
+    # -- the decoded cache (torchgan_ext.data.cache) -------------------------------------
+    def cache_plan(self) -> CachePlan:
+        """What :class:`~torchgan_ext.data.cache.DecodedCache` stores: the ``uint8`` center
+        crops of ``crop: center`` (a validation set); the low-resolution inputs are computed
+        per batch from them, as without the cache.
+
+        Random crops of whole images are not cached: high-resolution sets (DIV2K) hold images
+        of different sizes, which do not fit one ``N x H x W x C`` array, and the crop is the
+        random part; nor is a ``dataset:`` source (cache that dataset's own images instead).
+        """
+        if self.source is not None or self.mode != "center" or self.repeats != 1:
+            raise ValueError(
+                "dir: super_resolution is cached only with root, crop: center and repeats: 1 "
+                "(the fixed crops of a validation set); random crops of whole images of "
+                "different sizes do not fit one N x H x W x C array"
+            )
+        c = self.crop_size
+        return CachePlan(
+            kind="super_resolution",
+            root=Path(self.root or "."),
+            files=list(self.files),
+            params={"crop_size": c, "scale": self.scale, "crop": self.mode},
+            fields={"hr": ((c, c, 3), "uint8")},
+            load=self._cache_load,
+            finish=self._cache_finish,
+        )
+
+    @single_threaded
+    def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
+        return {"hr": self._window(read_image(self.files[index], 3), index)}
+
+    def _cache_finish(self, fields: dict[str, torch.Tensor], labels: object) -> list:
+        hr = to_unit_range(fields["hr"])
+        return [bicubic_downscale(hr, self.scale), hr]

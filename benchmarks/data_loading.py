@@ -16,7 +16,16 @@ in one run, as medians of repeated full passes:
 * ``raw decode_jpeg, N workers``: the bare decode in the same worker processes (with the
   largest worker count), which shows how far the machine's cores scale it;
 * ``PIL reference``: the torchvision-datasets way (PIL open, ``CenterCrop``, ``Resize``,
-  ``ToTensor``, ``Normalize``), 0 workers.
+  ``ToTensor``, ``Normalize``), 0 workers;
+* the decoded cache (``torchgan_ext.data.DecodedCache``, ``data.cache`` of a config): its build
+  time per image (decode, crop, resize, write once), and ``cached, N workers``: the same items
+  read from the memory-mapped ``uint8`` array, in a shuffled order, for 0 and 2 workers (and
+  with random flips read from the stored mirror images);
+* ``bare memmap read``: the new floor: a loop copying each batch's items (same shuffled order)
+  from the memory-mapped array into a batch buffer, nothing else; and the same with contiguous
+  slices (sequential order).
+
+Goals (one run): the cached loader >= 5x the raw decode rate and >= 0.9 of the bare memmap read.
 
 Prints images/s and the ratios ``pipeline / raw decode`` (goal >= 0.9) and
 ``pipeline / PIL``; for the in-process passes also the rate by CPU time (robust when other
@@ -28,7 +37,7 @@ tiny per-image and per-batch tensor ops over threads measures scheduler contenti
 the pipeline.
 
     python benchmarks/data_loading.py [--images 300] [--size 128] [--repeats 5] [--batch 32]
-        [--workers 0 2] [--threads 1]
+        [--workers 0 2] [--threads 1] [--cache-only]
 """
 
 from __future__ import annotations
@@ -45,8 +54,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from torchgan_ext.data import CelebA, collate
+from torchgan_ext.data import CelebA, DecodedCache, collate
 from torchgan_ext.data._io import single_threaded
+from torchgan_ext.data.cache_store import build_cache
 from torchgan_ext.testing import write_celeba
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
@@ -90,6 +100,30 @@ def raw_decode_pass(paths: list[Path]) -> tuple[float, float]:
     for path in paths:
         decode_jpeg(torch.from_numpy(np.fromfile(path, dtype=np.uint8)), mode=ImageReadMode.RGB)
     return len(paths) / (time.perf_counter() - start), len(paths) / (time.process_time() - cpu)
+
+
+def memmap_pass(array: np.ndarray, order: np.ndarray, batch: int) -> tuple[float, float]:
+    """(images/s by wall clock, by CPU time) of copying each batch's items (``order``) from the
+    memory-mapped ``array`` into a new batch array: the floor of any shuffled cached loader
+    (a loader hands out a new batch each step; the copy loop is the fastest found, ahead of
+    ``np.take`` and ``torch.index_select``)."""
+    n = len(order) // batch * batch
+    start, cpu = time.perf_counter(), time.process_time()
+    for b in range(0, n, batch):
+        out = np.empty((batch, *array.shape[1:]), dtype=array.dtype)
+        for i, j in enumerate(order[b : b + batch]):
+            out[i] = array[j]
+    return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
+
+
+def memmap_slice_pass(array: np.ndarray, batch: int, repeat: int) -> tuple[float, float]:
+    """The same with contiguous slices (sequential order: one copy per batch)."""
+    n = len(array) // batch * batch
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeat):
+        for b in range(0, n, batch):
+            np.array(array[b : b + batch])
+    return n * repeat / (time.perf_counter() - start), n * repeat / (time.process_time() - cpu)
 
 
 class RawDecode(Dataset):
@@ -181,6 +215,65 @@ class PILCelebA(Dataset):
             return self.transform(im.convert("RGB")), torch.zeros(1)
 
 
+def decode_loaders(fake, paths: list[Path], args: argparse.Namespace) -> dict[str, DataLoader]:
+    """The loaders that decode JPEGs every epoch (the celeba pipeline and its references)."""
+    loaders = {}
+    for output in ("float", "uint8"):
+        dataset = CelebA(fake.root, split="all", image_size=args.size, flip=True, output=output)
+        for w in args.workers:
+            kw = {"persistent_workers": True} if w > 0 else {}
+            name = f"celeba{' uint8' if output == 'uint8' else ''}, {w} workers"
+            loaders[name] = DataLoader(
+                dataset, batch_size=args.batch, num_workers=w, collate_fn=collate, **kw
+            )
+    raw_workers = max(args.workers)
+    if raw_workers > 0:  # how far this machine scales the bare decode over processes
+        loaders[f"raw decode_jpeg, {raw_workers} workers"] = DataLoader(
+            RawDecode(paths),
+            batch_size=args.batch,
+            num_workers=raw_workers,
+            collate_fn=count_batch,
+            persistent_workers=True,
+        )
+    crop_only = CelebA(fake.root, split="all", image_size=None, flip=True)
+    loaders["celeba 178 px (no resize), 0 workers"] = DataLoader(crop_only, batch_size=args.batch)
+    loaders["PIL reference, 0 workers"] = DataLoader(
+        PILCelebA(paths, args.size), batch_size=args.batch
+    )
+    return loaders
+
+
+def cached_loaders(
+    fake, tmp: str, args: argparse.Namespace, order: list[int]
+) -> tuple[dict[str, DataLoader], dict[str, float], np.ndarray]:
+    """Build the decoded caches (timed) and their loaders, in the shuffled ``order``."""
+    plain = CelebA(fake.root, split="all", image_size=args.size, output="uint8")
+    flipping = CelebA(fake.root, split="all", image_size=args.size, output="uint8")
+    flipping.flip = True  # split "all" never flips; the benchmark wants the train behaviour
+    builds, loaders = {}, {}
+    for name, dataset in (("cache", plain), ("cache-flip", flipping)):
+        for w in sorted({0, max(args.workers)}):
+            path = Path(tmp) / f"{name}-{w}"
+            info = build_cache(dataset.cache_plan(), path, workers=w)
+            if name == "cache":
+                builds[f"cache build, {w} workers"] = info.seconds / info.items * 1e6
+        cached = DecodedCache(dataset, path)
+        for w in args.workers if name == "cache" else [0]:
+            kw = {"persistent_workers": True} if w > 0 else {}
+            label = "cached uint8" + (" + flips (mirror)" if name == "cache-flip" else "")
+            loaders[f"{label}, {w} workers"] = DataLoader(
+                cached,
+                batch_size=args.batch,
+                sampler=order,
+                num_workers=w,
+                collate_fn=collate,
+                **kw,
+            )
+    mapped = np.load(Path(tmp) / f"cache-{max(args.workers)}" / "image.npy", mmap_mode="r")
+    array = np.asarray(mapped)  # a plain view: np.memmap's indexing hooks cost ~5 us an item
+    return loaders, builds, array
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=300)
@@ -189,6 +282,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--threads", type=int, default=1, help="intra-op threads of this process")
+    p.add_argument("--cache-only", action="store_true", help="only raw decode and cache rows")
+    p.add_argument(
+        "--cache-epoch",
+        type=int,
+        default=10,
+        help="cached loaders and bare reads pass over the images this many times per timed "
+        "pass (a longer epoch, as in training; iterator start-up is amortised)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -197,53 +298,44 @@ def main() -> None:
         fake = write_celeba(tmp, args.images, size=(218, 178), draw=make_draw(photos), seed=0)
         paths = [fake.root / "img_align_celeba" / f for f in fake.filenames]
         mean_kb = sum(os.path.getsize(q) for q in paths) / len(paths) / 1024
-        dataset = CelebA(fake.root, split="all", image_size=args.size, flip=True)
-        n = len(dataset)
-
-        loaders = {}
-        for w in args.workers:
-            kw = {"persistent_workers": True} if w > 0 else {}
-            loaders[f"celeba, {w} workers"] = DataLoader(
-                dataset, batch_size=args.batch, num_workers=w, collate_fn=collate, **kw
-            )
-        as_uint8 = CelebA(fake.root, split="all", image_size=args.size, flip=True, output="uint8")
-        for w in args.workers:
-            kw = {"persistent_workers": True} if w > 0 else {}
-            loaders[f"celeba uint8, {w} workers"] = DataLoader(
-                as_uint8, batch_size=args.batch, num_workers=w, collate_fn=collate, **kw
-            )
-        raw_workers = max(args.workers)
-        if raw_workers > 0:  # how far this machine scales the bare decode over processes
-            loaders[f"raw decode_jpeg, {raw_workers} workers"] = DataLoader(
-                RawDecode(paths),
-                batch_size=args.batch,
-                num_workers=raw_workers,
-                collate_fn=count_batch,
-                persistent_workers=True,
-            )
-        crop_only = CelebA(fake.root, split="all", image_size=None, flip=True)
-        loaders["celeba 178 px (no resize), 0 workers"] = DataLoader(
-            crop_only, batch_size=args.batch
-        )
-        loaders["PIL reference, 0 workers"] = DataLoader(
-            PILCelebA(paths, args.size), batch_size=args.batch
-        )
-
+        n = len(paths)
+        generator = torch.Generator().manual_seed(0)
+        order = torch.cat([torch.randperm(n, generator=generator) for _ in range(args.cache_epoch)])
+        order = order.tolist()
+        loaders = {} if args.cache_only else decode_loaders(fake, paths, args)
+        cached, builds, array = cached_loaders(fake, tmp, args, order)
+        loaders.update(cached)
+        shuffled = np.asarray(order)
+        bare = {
+            "bare memmap read (shuffled)": lambda: memmap_pass(array, shuffled, args.batch),
+            "bare memmap slices (sequential)": lambda: memmap_slice_pass(
+                array, args.batch, args.cache_epoch
+            ),
+        }
         rates: dict[str, list[tuple[float, float]]] = {"raw decode_jpeg": []}
-        rates.update({name: [] for name in loaders})
+        rates.update({name: [] for name in [*bare, *loaders]})
         raw_decode_pass(paths)  # warm the page cache
         for loader in loaders.values():
-            loader_pass(loader, n)  # start persistent workers, warm up
+            loader_pass(loader, len(loader.sampler))  # start persistent workers, warm up
         for _ in range(args.repeats):  # interleaved, so machine noise hits all equally
             rates["raw decode_jpeg"].append(raw_decode_pass(paths))
+            for name, fn in bare.items():
+                rates[name].append(fn())
             for name, loader in loaders.items():
-                rates[name].append(loader_pass(loader, n))
-        stages = stage_costs(dataset, paths, args.size, args.repeats)
+                rates[name].append(loader_pass(loader, len(loader.sampler)))
+        stages = {}
+        if not args.cache_only:
+            dataset = CelebA(fake.root, split="all", image_size=args.size, flip=True)
+            stages = stage_costs(dataset, paths, args.size, args.repeats)
+    report(args, rates, builds, stages, n, mean_kb, content)
 
+
+def report(args, rates, builds, stages, n, mean_kb, content) -> None:
     wall = {k: statistics.median(r[0] for r in v) for k, v in rates.items()}
     cpu = {k: statistics.median(r[1] for r in v) for k, v in rates.items()}
     raw, raw_cpu = wall["raw decode_jpeg"], cpu["raw decode_jpeg"]
-    pil = wall["PIL reference, 0 workers"]
+    pil = wall.get("PIL reference, 0 workers")
+    bare = wall["bare memmap read (shuffled)"]
     print(
         f"{n} JPEGs 218x178 ({mean_kb:.1f} KiB mean, {content}); output {args.size}x{args.size}, "
         f"batch {args.batch}; torch {torch.__version__}, {torch.get_num_threads()} intra-op "
@@ -251,24 +343,36 @@ def main() -> None:
         f"median of {args.repeats} interleaved passes"
     )
     print(
-        f"{'pipeline':<40}{'images/s':>9}{'/ raw':>7}{'/ PIL':>7}{'CPU-time img/s':>16}{'/ raw':>7}"
+        f"{'pipeline':<40}{'images/s':>9}{'/ raw':>7}{'/ bare':>7}{'/ PIL':>7}"
+        f"{'CPU-time img/s':>16}{'/ raw':>7}"
     )
     for name, value in wall.items():
         in_process = "workers" not in name or name.endswith(" 0 workers")
         c = f"{cpu[name]:>16.0f}{cpu[name] / raw_cpu:>7.2f}" if in_process else f"{'-':>16}{'-':>7}"
-        print(f"{name:<40}{value:>9.0f}{value / raw:>7.2f}{value / pil:>7.2f}{c}")
+        vs_pil = f"{value / pil:>7.2f}" if pil else f"{'-':>7}"
+        print(f"{name:<40}{value:>9.0f}{value / raw:>7.2f}{value / bare:>7.2f}{vs_pil}{c}")
     print(f"{'':<40}main-process CPU per image with workers (receiving batches), microseconds:")
     for name in wall:
         if "workers" in name and not name.endswith(" 0 workers"):
             print(f"  {name:<38}{1e6 / cpu[name]:>8.1f}")
-    print("CPU cost of one item, microseconds (median):")
-    for name, us in stages.items():
-        print(f"  {name:<28}{us:>8.1f}")
+    print("cache build, wall microseconds per image (decode, crop, resize, write):")
+    for name, us in builds.items():
+        print(f"  {name:<38}{us:>8.1f}")
+    if stages:
+        print("CPU cost of one item, microseconds (median):")
+        for name, us in stages.items():
+            print(f"  {name:<28}{us:>8.1f}")
     for name in wall:
         if name.startswith("celeba"):
             ratio = wall[name] / raw
             verdict = "meets" if ratio >= 0.9 else "misses"
             print(f"{name}: {ratio:.2f} of the raw decode rate ({verdict} the 0.9 goal)")
+    for name in wall:
+        if name.startswith("cached"):
+            r_raw, r_bare = wall[name] / raw, wall[name] / bare
+            goals = f"{'meets' if r_raw >= 5 else 'misses'} >= 5x, "
+            goals += f"{'meets' if r_bare >= 0.9 else 'misses'} >= 0.9 of bare"
+            print(f"{name}: {r_raw:.1f}x raw decode, {r_bare:.2f} of bare memmap read ({goals})")
 
 
 if __name__ == "__main__":

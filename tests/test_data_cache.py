@@ -244,7 +244,8 @@ def test_workers_read_the_same_batches_without_copying_the_arrays(celeba_root, t
     ds = CelebA(celeba_root, split="all", image_size=20, flip=False, output="uint8")
     cached = _cached(ds, tmp_path / "c")
     cached[0]  # opens the mapping in this process
-    assert isinstance(cached._arrays["image"], np.memmap)
+    mapped = cached._arrays["image"]
+    assert isinstance(mapped.base, np.memmap) and not mapped.flags.writeable
     assert len(pickle.dumps(cached)) < 8000 + len(pickle.dumps(ds))  # no array inside
     assert _equal(_batches(cached, 5, workers=2), _batches(cached, 5, workers=0))
 

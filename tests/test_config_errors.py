@@ -477,6 +477,20 @@ def _celeba_config(tmp_path, **data_args):
             "metrics.0.args.reference",
             ["reference: val", "no validation split"],
         ),
+        (
+            "metric-num-real-larger-than-the-split",
+            lambda c: c.update(
+                plugins=["torchgan_ext.testing.extractors"],
+                metrics=[
+                    {
+                        "name": "precision_recall",
+                        "args": {"extractor": "tiny_feature_extractor", "num_real": 100000},
+                    }
+                ],
+            ),
+            "metrics.0.args.num_real",
+            ["num_real: 100000 is larger than the train split"],
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and "-" in v else "",
 )

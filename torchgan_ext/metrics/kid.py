@@ -108,9 +108,10 @@ class KernelInceptionDistance(RealReferenceMetric):
         coef: Kernel constant.
         extractor, weights, extractor_args, input_spec: As for
             :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
-        num_samples, num_real, batch_size, reference, cache, cache_dir, recompute_real, seed,
-            resize: As
-            for :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
+        num_samples, num_real, batch_size, reference, seed, resize: As for
+            :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
+        cache, cache_dir, recompute_real: As for
+            :class:`~torchgan_ext.metrics.FrechetInceptionDistance`.
     """
 
     name = "kid"

@@ -11,8 +11,9 @@ counted). Distances are computed in float64 (features centred on the real mean f
 membership is decided at the surface, where float32 rounding of ``|a|^2 + |b|^2 - 2 a.b`` flips
 decisions) in row chunks of ``chunk_size`` against the other set, so the memory is
 ``O(chunk_size * N)`` rather than ``O(N * M)`` (a 50k x 50k float64 distance matrix would take
-20 GB; a chunk of 512 rows, 200 MB). Features come from the same extractors as FID (Inception
-by default) and the real ones from the shared cache (:mod:`torchgan_ext.metrics.cache`).
+20 GB; a chunk of 512 rows, 200 MB), besides one float64 copy of each feature set. Features
+come from the same extractors as FID (Inception by default) and the real ones from the shared
+cache (:mod:`torchgan_ext.metrics.cache`).
 """
 
 from __future__ import annotations
@@ -121,20 +122,19 @@ def precision_recall(
         chunk_size: Rows per distance chunk (memory ``chunk_size * max(N, M)`` doubles).
 
     Returns:
-        ``(precision, recall)``, each in [0, 1].
+        ``(precision, recall)``, each in [0, 1]. Cost: three passes of distances (the two
+        sets' radii and the cross distances, ``(N^2 + M^2 + NM) D`` multiply-adds).
     """
     real, real_sq, fake, fake_sq = _prepare(real_features, fake_features, k, chunk_size)
     real_r = knn_radii(real, k, chunk_size)
     fake_r = knn_radii(fake, k, chunk_size)
     inside = 0
-    for lo, hi in _chunks(len(fake), chunk_size):
+    covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)
+    for lo, hi in _chunks(len(fake), chunk_size):  # one pass over the cross distances
         d = _sq_distances(fake[lo:hi], fake_sq[lo:hi], real, real_sq)
         inside += int((d <= real_r.unsqueeze(0)).any(dim=1).sum())
-    covered = 0
-    for lo, hi in _chunks(len(real), chunk_size):
-        d = _sq_distances(real[lo:hi], real_sq[lo:hi], fake, fake_sq)
-        covered += int((d <= fake_r.unsqueeze(0)).any(dim=1).sum())
-    return inside / len(fake), covered / len(real)
+        covered |= (d <= fake_r[lo:hi].unsqueeze(1)).any(dim=0)
+    return inside / len(fake), int(covered.sum()) / len(real)
 
 
 @torch.no_grad()
@@ -168,14 +168,12 @@ def density_coverage(
     real, real_sq, fake, fake_sq = _prepare(real_features, fake_features, k, chunk_size)
     real_r = knn_radii(real, k, chunk_size)
     count = 0
-    for lo, hi in _chunks(len(fake), chunk_size):
-        d = _sq_distances(fake[lo:hi], fake_sq[lo:hi], real, real_sq)
-        count += int((d < real_r.unsqueeze(0)).sum())
-    covered = 0
-    for lo, hi in _chunks(len(real), chunk_size):
-        d = _sq_distances(real[lo:hi], real_sq[lo:hi], fake, fake_sq)
-        covered += int((d.min(dim=1).values < real_r[lo:hi]).sum())
-    return count / (k * len(fake)), covered / len(real)
+    covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)
+    for lo, hi in _chunks(len(fake), chunk_size):  # one pass over the cross distances
+        within = _sq_distances(fake[lo:hi], fake_sq[lo:hi], real, real_sq) < real_r.unsqueeze(0)
+        count += int(within.sum())
+        covered |= within.any(dim=0)  # real i is covered iff its nearest fake is inside
+    return count / (k * len(fake)), int(covered.sum()) / len(real)
 
 
 class _ManifoldMetric(RealReferenceMetric):
@@ -305,8 +303,10 @@ class DensityCoverage(_ManifoldMetric):
         k: Neighbourhood size (default 5, as in the paper).
         chunk_size: Rows per distance chunk (bounds memory).
         num_samples: Generated images (default 10k, as in the paper).
-        extractor, weights, extractor_args, input_spec, num_real, batch_size, reference,
-            cache, cache_dir, recompute_real, seed, resize: As for :class:`PrecisionRecall`.
+        extractor, weights, extractor_args, input_spec, num_real: As for
+            :class:`PrecisionRecall`.
+        batch_size, reference, cache, cache_dir, recompute_real, seed, resize: As for
+            :class:`PrecisionRecall`.
     """
 
     name = "density_coverage"

@@ -10,6 +10,7 @@ from .cityscapes import FakeCityscapes, cityscapes_pixel, write_cityscapes
 from .configs import set_dotted, tiny_config
 from .datasets import DatasetTestCase, write_image_folder
 from .digits_score import DigitsScore, digits_score, score_digit_images
+from .inception import fid_inception_state_dict, write_png_folder, write_random_fid_inception
 from .translation import write_paired_images, write_unpaired_images
 
 __all__ = [
@@ -31,4 +32,7 @@ __all__ = [
     "score_digit_images",
     "write_paired_images",
     "write_unpaired_images",
+    "fid_inception_state_dict",
+    "write_random_fid_inception",
+    "write_png_folder",
 ]

@@ -26,6 +26,7 @@ LAYERS = {
     "protocols": 0,
     "weights": 1,
     "layers": 1,
+    "augment": 1,
     "models": 1,
     "losses": 1,
     "metrics": 1,

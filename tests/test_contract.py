@@ -964,6 +964,24 @@ def _check_nonfinite(trainer, tmp_path, stream):
         trainer.callbacks["nonfinite_guard"].on_train_batch_end(trainer)
 
 
+def _check_diffaugment(trainer, tmp_path, stream):
+    cb = trainer.callbacks["diffaugment"]
+    assert not cb._handles  # the hooks are gone after training: the model is plain again
+    x = torch.rand(8, 1, 16, 16)
+    cb.on_train_start(trainer)
+    seen = []
+    handle = trainer.discriminator.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    trainer.discriminator(x)
+    handle.remove()
+    cb.on_train_end(trainer)
+    assert not torch.equal(seen[0], x)
+
+
+def _check_ada(trainer, tmp_path, stream):
+    cb = trainer.callbacks["ada"]
+    assert float(cb.p) > 0  # interval 1 and a fast speed: four adjustments of 4 images
+
+
 #: Tiny arguments and the observable effect of each callback after 4 steps.
 CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "progress_bar": ({"refresh_rate": 1, "log_every": 2, "force_tty": False}, _check_progress),
@@ -974,6 +992,8 @@ CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "checkpoint": ({"every": 2, "keep": 5}, _check_checkpoint),
     "lr_schedulers": ({}, _check_schedulers),
     "nonfinite_guard": ({"every": 1}, _check_nonfinite),
+    "diffaugment": ({"policy": ["color", "translation", "cutout"]}, _check_diffaugment),
+    "ada": ({"p": 0.2, "speed_kimg": 0.01, "interval": 1}, _check_ada),
 }
 
 

@@ -39,8 +39,8 @@ def validate_components(
     """Run each component's optional ``validate(trainer)``; errors name ``section.<i>``.
 
     Args:
-        components: Losses or metrics, in config order.
-        section: ``"losses"`` or ``"metrics"``.
+        components: Losses, metrics or callbacks, in config order (``None`` is skipped).
+        section: ``"losses"``, ``"metrics"`` or ``"callbacks"``.
         trainer: The built trainer (holding the first batch).
         prefix: Put before the component's message (``"cannot train these models"``).
     """
@@ -157,7 +157,7 @@ def dry_check(trainer: Any, config: Config) -> None:
 
 def preflight(trainer: Any, config: Config) -> None:
     """All checks of a built trainer that holds its first batch (``trainer.set_batch``):
-    the metrics' and losses' ``validate`` hooks and the dry forward pass.
+    the metrics', losses' and listed callbacks' ``validate`` hooks and the dry forward pass.
 
     Raises:
         ConfigError: The first problem, naming its config key.
@@ -166,4 +166,7 @@ def preflight(trainer: Any, config: Config) -> None:
     validate_components(metrics, "metrics", trainer)
     losses = list(trainer.losses.values())
     validate_components(losses, "losses", trainer, "cannot train these models")
+    # the callbacks of callbacks: in config order (a built-in listed there keeps its slot)
+    listed = [trainer.callbacks.get(item.name) for item in config.callbacks]
+    validate_components(listed, "callbacks", trainer)
     dry_check(trainer, config)

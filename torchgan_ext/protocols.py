@@ -37,13 +37,13 @@ __all__ = [
 
 @runtime_checkable
 class Validates(Protocol):
-    """A loss or metric that checks the built run before the first step.
+    """A loss, metric or callback that checks the built run before the first step.
 
     ``validate(trainer)`` is called once, with the first batch loaded (``trainer.batch``,
     ``real_inputs``, ``labels``) and every model built. It raises ``ValueError`` (or
     ``TypeError``) describing what does not fit; the launcher reports it as a config error
-    naming ``losses.<i>`` / ``metrics.<i>`` (or ``losses.<i>.args.<arg>`` when the message
-    starts with ``"<arg>: "``).
+    naming ``losses.<i>`` / ``metrics.<i>`` / ``callbacks.<i>`` (or ``losses.<i>.args.<arg>``
+    when the message starts with ``"<arg>: "``).
     """
 
     def validate(self, trainer: Any) -> None: ...
@@ -51,7 +51,8 @@ class Validates(Protocol):
 
 @runtime_checkable
 class LogsScalars(Protocol):
-    """A loss with extra values for tensorboard (e.g. the terms of a combined loss).
+    """A loss or callback with extra values for tensorboard (e.g. the terms of a combined
+    loss, ADA's probability).
 
     ``log_scalars()`` returns ``{tag: detached tensor or float}``; it is read only on logging
     steps, so tensors stay on the device until then.

@@ -5,6 +5,8 @@ on by the config keys of ``trainer:`` and ``logging:``; plugins register more th
 ``torchgan_ext_register_callbacks`` hook, used from YAML as ``callbacks: [{name, args}]``.
 """
 
+from .ada import ADA
+from .augment import DiffAugment, DiscriminatorAugment
 from .base import CALLBACK_HOOKS, Callback
 from .checkpoint import Checkpoint
 from .ema import EMA, ModelEMA
@@ -16,6 +18,9 @@ from .schedulers import LRSchedulers
 from .tensorboard import TensorBoard
 
 __all__ = [
+    "ADA",
+    "DiffAugment",
+    "DiscriminatorAugment",
     "CALLBACK_HOOKS",
     "Callback",
     "Checkpoint",

@@ -10,8 +10,10 @@ import torch
 
 from .._hookspecs import hookimpl
 from ..callbacks import (
+    ADA,
     EMA,
     Checkpoint,
+    DiffAugment,
     Evaluation,
     LRSchedulers,
     NonFiniteGuard,
@@ -164,3 +166,5 @@ def torchgan_ext_register_callbacks(registry):
     registry.register("sample_grids", SampleGrids)
     registry.register("evaluation", Evaluation)
     registry.register("checkpoint", Checkpoint)
+    registry.register("diffaugment", DiffAugment)
+    registry.register("ada", ADA)

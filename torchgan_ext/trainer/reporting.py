@@ -46,8 +46,8 @@ class Reporting:
                 out[f"loss/{name}/discriminator"] = value[1]
             else:
                 out[f"loss/{name}"] = value
-        for loss in self.losses.values():
-            extra = getattr(loss, "log_scalars", None)
+        for component in (*self.losses.values(), *getattr(self, "callbacks", {}).values()):
+            extra = getattr(component, "log_scalars", None)
             if callable(extra):
                 for k, v in extra().items():
                     out[k] = v

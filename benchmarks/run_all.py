@@ -15,6 +15,7 @@ trainer). Results go to a JSON file.
     python benchmarks/run_all.py                          # CPU: paper sizes, batch capped at 8
     python benchmarks/run_all.py --device cuda --compile  # GPU: paper batch sizes
     python benchmarks/run_all.py --families dcgan sagan --steps 5 --batch 4
+    python benchmarks/run_all.py --modes fp32 fp32+diffaugment fp32+ada   # augmentation cost
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ MODES = {
     "bf16": {"precision": "bf16"},
     "bf16+cl": {"precision": "bf16", "channels_last": True},
     "bf16+cl+compile": {"precision": "bf16", "channels_last": True, "compile": True},
+    # the small-data switches (docs/augmentation.md): their cost vs plain fp32
+    "fp32+diffaugment": {"precision": "fp32", "callbacks": [{"name": "diffaugment"}]},
+    "fp32+ada": {"precision": "fp32", "callbacks": [{"name": "ada", "args": {"p": 0.5}}]},
 }
+#: U-Net GAN's per-pixel discriminator takes pixel-preserving augmentations only.
+PIXEL_SAFE = {"diffaugment": {"policy": ["color", "cutout"]}, "ada": {"groups": ["color"]}}
 
 
 def synthetic_data(data: dict, batch: int) -> dict:
@@ -84,6 +90,11 @@ def family_config(
     paper_batch = raw["data"]["loader"]["batch_size"]
     bs = batch or min(paper_batch, cap)
     cfg = copy.deepcopy(raw)
+    mode = copy.deepcopy(mode)
+    cfg["callbacks"] = mode.pop("callbacks", [])
+    for cb in cfg["callbacks"]:
+        if name == "unetgan":
+            cb["args"] = {**cb.get("args", {}), **PIXEL_SAFE[cb["name"]]}
     cfg["data"] = synthetic_data(raw["data"], bs)
     cfg["plugins"] = ["torchgan_ext.testing.synthetic"]
     cfg["metrics"] = []
@@ -136,9 +147,13 @@ def time_direct(trainer, loader, steps: int) -> list[float]:
     """The same losses' train_ops called in a plain loop (ncritic schedule kept)."""
     from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
+    from torchgan_ext.callbacks import DiscriminatorAugment
     from torchgan_ext.trainer.acceleration import autocast
 
     losses = list(trainer.losses.items())
+    augment = [cb for cb in trainer.callbacks.values() if isinstance(cb, DiscriminatorAugment)]
+    for cb in augment:  # the same augmentation in the direct loop
+        cb.on_train_start(trainer)
     stamps: list[float] = []
     d_iters = 0
     it = iter(loader)
@@ -159,6 +174,8 @@ def time_direct(trainer, loader, steps: int) -> list[float]:
                     d_iters += 1
         sync(trainer.device)
         stamps.append(time.perf_counter())
+    for cb in augment:
+        cb.on_train_end(trainer)
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 

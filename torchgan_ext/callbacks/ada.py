@@ -27,7 +27,9 @@ judge ``cat([real, fake, ...])`` in one call, like U-Net GAN's) counts its leadi
 element-wise on the device. Signs are summed on the device and ``p`` stays a device tensor, so
 the callback adds no host sync; the value is read only when it is logged (``augment/p``,
 ``augment/rt`` through the trainer's tensorboard scalars) or checkpointed (``p``, the partial
-sums and the image count are saved, so ``--resume`` continues exactly).
+sums and the image count are saved, so ``--resume`` continues exactly). In a torchrun job the
+sums of all ranks are added (one ``all_reduce`` per adjustment), so every rank keeps the same
+``p``.
 """
 
 from __future__ import annotations
@@ -204,6 +206,10 @@ class ADA(DiscriminatorAugment):
             )
         if trainer.step % self.interval != 0 or self.images == 0:
             return
+        dist = getattr(trainer, "dist", None)
+        if dist is not None and dist.enabled:  # every rank adjusts p from the same sums
+            torch.distributed.all_reduce(self.stats)
+            self.images *= dist.world_size
         r = self.stats[0] / self.stats[1].clamp_min(1.0)
         step = torch.sign(r - self.target) * (self.images / (self.speed_kimg * 1000.0))
         self.p.copy_((self.p + step * (self.stats[1] > 0)).clamp(0.0, 1.0))

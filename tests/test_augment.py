@@ -94,6 +94,16 @@ def test_ada_probability_controls_how_many_images_change():
         assert got == pytest.approx(1 - (1 - p) ** 4, abs=0.03)
 
 
+def test_ada_color_brightness_and_contrast_follow_the_paper():
+    torch.manual_seed(0)
+    # black grey images: hue and saturation keep grey, so the value is flip * c * b with
+    # b ~ N(0, 0.2^2) and log2 c ~ N(0, 0.5^2): std 0.2 * sqrt(E[c^2]) = 0.2 * exp(0.12)
+    y = ada_augment(torch.zeros(8000, 3, 2, 2), 1.0, ["color"])
+    assert torch.allclose(y.amin((1, 2, 3)), y.amax((1, 2, 3)), atol=1e-5)  # grey stays grey
+    expected = 0.2 * torch.exp(torch.tensor(2 * (0.5 * 0.6931) ** 2)).sqrt().item()
+    assert y[:, 0, 0, 0].std().item() == pytest.approx(expected, rel=0.05)
+
+
 def test_ada_blit_moves_pixels_without_blurring_power_of_two_images():
     torch.manual_seed(0)
     x = torch.arange(64.0).view(1, 1, 8, 8).repeat(32, 1, 1, 1)

@@ -16,9 +16,10 @@ appendix; the implementation here is our own (one ``grid_sample`` for the geomet
   anisotropic scaling, each with probability :math:`1 - \\sqrt{1 - p}`), anisotropic scaling
   :math:`\\text{lognormal}(0, (0.2 \\ln 2)^2)` along x and its inverse along y, fractional
   translation :math:`\\mathcal N(0, 0.125^2)` of the image size; reflection padding;
-* ``color``: brightness :math:`b \\sim \\mathcal N(0, 0.2^2)` added along the luma axis
-  :math:`v = (1, 1, 1)/\\sqrt 3`, contrast :math:`c \\sim \\text{lognormal}(0, (0.5 \\ln
-  2)^2)`, luma flip :math:`I - 2vv^T` (with probability 1/2), hue rotation about :math:`v` by
+* ``color``: brightness :math:`b \\sim \\mathcal N(0, 0.2^2)` added to every channel,
+  contrast :math:`c \\sim \\text{lognormal}(0, (0.5 \\ln
+  2)^2)`, luma flip :math:`I - 2vv^T` about the luma axis :math:`v = (1, 1, 1)/\\sqrt 3`
+  (with probability 1/2), hue rotation about :math:`v` by
   :math:`\\theta \\sim U[-\\pi, \\pi]`, saturation :math:`vv^T + s(I - vv^T)`,
   :math:`s \\sim \\text{lognormal}(0, (\\ln 2)^2)`. Single-channel images are treated as grey
   RGB images and averaged back.
@@ -153,7 +154,7 @@ def _color(d: _Draw, c: int) -> torch.Tensor:
     m = _mat(d.b, d.device, 4)
     b = d.randn() * 0.2 * d.mask()
     shift = _mat(d.b, d.device, 4)
-    shift[:, :3, 3] = b[:, None] * v[:3]
+    shift[:, :3, 3] = b[:, None]  # the same b added to every channel (along the luma axis)
     m = shift @ m
     con = torch.exp2(d.randn() * 0.5 * d.mask())
     m = torch.diag_embed(torch.stack([con, con, con, torch.ones_like(con)], 1)) @ m

@@ -403,6 +403,10 @@ def test_digits_config_builds(tmp_path, name):
     assert isinstance(trainer.discriminator, UNetDiscriminator)
     assert isinstance(trainer.generator, BigGANGenerator)
     assert trainer.ema and trainer.val_loader is not None
+    # the short discriminator demo keeps chunks (measured: docs/unetgan.md)
+    assert trainer.generator.latent == (
+        "chunks" if name == "unetgan_digits.yaml" else "self_modulation"
+    )
     assert [type(m).__name__ for m in trainer.metrics.values()] == ["UNetCutMixAccuracy"]
 
 
@@ -433,6 +437,8 @@ def test_celeba128_config_builds_with_the_paper_hyperparameters(tmp_path):
     trainer, _ = build_trainer(cfg)
     assert trainer.generator.out_size == 128 and trainer.discriminator.image_size == 128
     assert not trainer.generator.attention and not trainer.discriminator.encoder_attention
+    assert trainer.generator.latent == "self_modulation"  # the authors' unconditional BigGAN
+    assert not trainer.discriminator.pixel_head_relu
     d_loss = next(x for x in trainer.losses.values() if isinstance(x, UNetDiscriminatorLoss))
     g_loss = next(x for x in trainer.losses.values() if isinstance(x, UNetGeneratorLoss))
     # the authors' CelebA script: CutMix + consistency on every step, their weights

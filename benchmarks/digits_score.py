@@ -26,6 +26,9 @@ def main() -> None:
     p.add_argument("runs", nargs="+", type=Path, help="run directories")
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--judge", choices=("sklearn", "mnist"), default="sklearn", help="digit classifier"
+    )
     args = p.parse_args()
     for run in args.runs:
         resolved = yaml.safe_load((run / "config.yaml").read_text())
@@ -40,7 +43,7 @@ def main() -> None:
                 continue
             g = MODELS.get(g_cfg["name"])(**g_cfg["args"])
             g.load_state_dict(weights)
-            result = digits_score(g, args.images, seed=args.seed)
+            result = digits_score(g, args.images, seed=args.seed, judge=args.judge)
             label = "trained" if kind == "models" else "EMA"
             print(
                 f"{run} step {state['step']} {label:<7} score {result.score:.2f}  "

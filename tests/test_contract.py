@@ -982,6 +982,16 @@ def _check_ada(trainer, tmp_path, stream):
     assert float(cb.p) > 0  # interval 1 and a fast speed: four adjustments of 4 images
 
 
+def _check_regulariser(trainer, tmp_path, stream):
+    (name,) = (n for n in ("r1_penalty", "r2_penalty", "lecam") if n in trainer.callbacks)
+    reg = trainer.callbacks[name]
+    assert reg.last_value is not None and torch.isfinite(reg.last_value)
+    if name == "lecam":  # anchors: moving averages of the scores, saved with the run
+        assert torch.isfinite(reg.anchor_real) and torch.isfinite(reg.anchor_fake)
+    else:
+        assert reg.last_value > 0
+
+
 #: Tiny arguments and the observable effect of each callback after 4 steps.
 CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "progress_bar": ({"refresh_rate": 1, "log_every": 2, "force_tty": False}, _check_progress),
@@ -994,6 +1004,9 @@ CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "nonfinite_guard": ({"every": 1}, _check_nonfinite),
     "diffaugment": ({"policy": ["color", "translation", "cutout"]}, _check_diffaugment),
     "ada": ({"p": 0.2, "speed_kimg": 0.01, "interval": 1}, _check_ada),
+    "r1_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
+    "r2_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
+    "lecam": ({"weight": 0.3, "decay": 0.5}, _check_regulariser),
 }
 
 

@@ -13,6 +13,7 @@ from .ema import EMA, ModelEMA
 from .evaluation import Evaluation
 from .nonfinite import NonFiniteGuard
 from .progress import ProgressBarCallback
+from .regularisers import DiscriminatorRegulariser, LeCam, R1Penalty, R2Penalty
 from .samples import SampleGrids
 from .schedulers import LRSchedulers
 from .tensorboard import TensorBoard
@@ -29,6 +30,10 @@ __all__ = [
     "Evaluation",
     "NonFiniteGuard",
     "ProgressBarCallback",
+    "DiscriminatorRegulariser",
+    "R1Penalty",
+    "R2Penalty",
+    "LeCam",
     "SampleGrids",
     "LRSchedulers",
     "TensorBoard",

@@ -15,9 +15,12 @@ from ..callbacks import (
     Checkpoint,
     DiffAugment,
     Evaluation,
+    LeCam,
     LRSchedulers,
     NonFiniteGuard,
     ProgressBarCallback,
+    R1Penalty,
+    R2Penalty,
     SampleGrids,
     TensorBoard,
 )
@@ -168,3 +171,6 @@ def torchgan_ext_register_callbacks(registry):
     registry.register("checkpoint", Checkpoint)
     registry.register("diffaugment", DiffAugment)
     registry.register("ada", ADA)
+    registry.register("r1_penalty", R1Penalty)
+    registry.register("r2_penalty", R2Penalty)
+    registry.register("lecam", LeCam)

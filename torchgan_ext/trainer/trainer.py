@@ -454,9 +454,13 @@ class Trainer(CheckpointState, ResumeChecks, Reporting, TorchganTrainer):
         """Whether ``max_steps`` is reached."""
         return bool(self.max_steps and self.step >= self.max_steps)
 
+    def autocast(self) -> Any:
+        """The autocast context of the run's ``precision`` (for callbacks that train)."""
+        return autocast(self.device, self.precision)
+
     def train_step(self) -> None:
         """torchgan's ``train_iter`` on the current batch (under autocast), loss bookkeeping."""
-        with autocast(self.device, self.precision):
+        with self.autocast():
             lgen, ldis, gen_iter, dis_iter = self.train_iter()
         info = self.loss_information
         info["generator_losses"] += _detached(lgen)

@@ -1006,7 +1006,7 @@ CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "ada": ({"p": 0.2, "speed_kimg": 0.01, "interval": 1}, _check_ada),
     "r1_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
     "r2_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
-    "lecam": ({"weight": 0.3, "decay": 0.5}, _check_regulariser),
+    "lecam": ({"weight": 0.3, "decay": 0.5, "start_step": 2}, _check_regulariser),
 }
 
 

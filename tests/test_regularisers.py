@@ -177,7 +177,8 @@ def _tiny_run(out_dir, callbacks, max_steps=4, **trainer):
 
 
 def test_lecam_anchors_and_weights_survive_resume_exactly(tmp_path):
-    cbs = [{"name": "lecam", "args": {"decay": 0.5}}, {"name": "r1_penalty", "args": {"every": 2}}]
+    lecam = {"name": "lecam", "args": {"decay": 0.5, "start_step": 0}}
+    cbs = [lecam, {"name": "r1_penalty", "args": {"every": 2}}]
     full = run(_tiny_run(tmp_path / "a", cbs, max_steps=6))
     run(_tiny_run(tmp_path / "b", cbs, max_steps=3))
     resumed = run(_tiny_run(tmp_path / "b", cbs, max_steps=6), resume=True)

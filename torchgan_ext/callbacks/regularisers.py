@@ -264,9 +264,10 @@ class LeCam(DiscriminatorRegulariser):
     are saved in checkpoints, so ``--resume`` continues them exactly.
 
     Args:
-        weight: :math:`\\lambda` (the paper: 0.3 on CIFAR; StudioGAN's LeCam configs 0.3).
-        decay: Decay of the anchors' moving average, in [0, 1] (the authors: 0.99).
-        start_step: Before this step the anchors follow the current means (decay 0).
+        weight: :math:`\\lambda` (StudioGAN's CIFAR-10 LeCam configs: 0.3).
+        decay: Decay of the anchors' moving average, in [0, 1] (StudioGAN: 0.99).
+        start_step: Before this step the anchors follow the current means (decay 0;
+            StudioGAN: 1000).
         one_sided: ``relu`` of the gaps, as the authors' and StudioGAN's code (``false``: the
             paper's two-sided squares).
         every: Regularise every this many steps, scaled by ``every``.
@@ -280,7 +281,7 @@ class LeCam(DiscriminatorRegulariser):
         self,
         weight: float = 0.3,
         decay: float = 0.99,
-        start_step: int = 0,
+        start_step: int = 1000,
         one_sided: bool = True,
         every: int = 1,
         model: str = "discriminator",

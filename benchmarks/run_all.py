@@ -179,6 +179,64 @@ def time_direct(trainer, loader, steps: int) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
+def measure(
+    families: list[str],
+    modes: list[str],
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    batch: int | None = None,
+    cap: int = 10**9,
+    log=print,
+) -> list[dict]:
+    """One row per family and mode: images/s, speed-up over the family's first mode, and the
+    trainer's overhead over a direct loop (see the module docstring)."""
+    load_plugins(["torchgan_ext.testing.synthetic"])
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        vgg = os.path.join(tmp, "vgg19-random-for-timing.pth")
+        import torchvision
+
+        torch.save(torchvision.models.vgg19().state_dict(), vgg)
+        for fam in families:
+            base = None
+            for mode in modes:
+                cfg, bs = family_config(
+                    fam,
+                    MODES[mode],
+                    batch,
+                    cap,
+                    warmup + steps + 1,
+                    os.path.join(tmp, f"{fam}-{mode}"),
+                    vgg,
+                )
+                cfg["device"] = str(device)
+                trainer, loader = build_trainer(config.config_from_dict(cfg, FAMILIES[fam]))
+                per_iter = statistics.median(time_trainer(trainer, loader, warmup))
+                direct = statistics.median(time_direct(trainer, loader, steps))
+                ips = bs / per_iter
+                base = base or ips
+                row = {
+                    "family": fam,
+                    "mode": mode,
+                    "batch": bs,
+                    "image_size": cfg["data"]["args"]["image_size"],
+                    "ms_per_iter": per_iter * 1e3,
+                    "images_per_s": ips,
+                    "speedup_vs_fp32": ips / base,
+                    "overhead_vs_direct": per_iter / direct,
+                }
+                results.append(row)
+                log(
+                    f"{fam:<8} {mode:<16} batch {bs:>3} {row['image_size']:>4}px "
+                    f"{row['ms_per_iter']:>10.1f} ms/it {ips:>9.2f} img/s "
+                    f"x{row['speedup_vs_fp32']:.2f} vs fp32  "
+                    f"overhead {row['overhead_vs_direct']:.3f}"
+                )
+                del trainer, loader
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
@@ -203,50 +261,16 @@ def main() -> None:
     )
     cap = args.cpu_batch_cap if device.type == "cpu" else 10**9
     modes = list(args.modes) + (["bf16+cl+compile"] if args.compile else [])
-    load_plugins(["torchgan_ext.testing.synthetic"])
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        vgg = os.path.join(tmp, "vgg19-random-for-timing.pth")
-        import torchvision
-
-        torch.save(torchvision.models.vgg19().state_dict(), vgg)
-        for fam in args.families:
-            base = None
-            for mode in modes:
-                cfg, bs = family_config(
-                    fam,
-                    MODES[mode],
-                    args.batch,
-                    cap,
-                    args.warmup + args.steps + 1,
-                    os.path.join(tmp, f"{fam}-{mode}"),
-                    vgg,
-                )
-                cfg["device"] = str(device)
-                trainer, loader = build_trainer(config.config_from_dict(cfg, FAMILIES[fam]))
-                per_iter = statistics.median(time_trainer(trainer, loader, args.warmup))
-                direct = statistics.median(time_direct(trainer, loader, args.steps))
-                ips = bs / per_iter
-                base = base or ips
-                row = {
-                    "family": fam,
-                    "mode": mode,
-                    "batch": bs,
-                    "image_size": cfg["data"]["args"]["image_size"],
-                    "ms_per_iter": per_iter * 1e3,
-                    "images_per_s": ips,
-                    "speedup_vs_fp32": ips / base,
-                    "overhead_vs_direct": per_iter / direct,
-                }
-                results.append(row)
-                print(
-                    f"{fam:<8} {mode:<16} batch {bs:>3} {row['image_size']:>4}px "
-                    f"{row['ms_per_iter']:>10.1f} ms/it {ips:>9.2f} img/s "
-                    f"x{row['speedup_vs_fp32']:.2f} vs fp32  "
-                    f"overhead {row['overhead_vs_direct']:.3f}",
-                    flush=True,
-                )
-                del trainer, loader
+    results = measure(
+        args.families,
+        modes,
+        device,
+        args.steps,
+        args.warmup,
+        args.batch,
+        cap,
+        log=lambda line: print(line, flush=True),
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     out = (
         Path(args.json)

@@ -175,6 +175,7 @@ def test_cpu_uses_the_fused_kernel_not_the_math_path():
     assert "aten::_scaled_dot_product_attention_math" not in names
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_reference_and_uses_a_fused_kernel():
     layer = _layer(64).cuda()

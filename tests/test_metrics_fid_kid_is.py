@@ -467,6 +467,7 @@ def test_a_metric_never_pickles_its_network():
     assert clone._extractor is None and clone.last_result == metric.last_result
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_metrics_run_on_the_cuda_device():
     gen = _SpyGenerator().cuda()

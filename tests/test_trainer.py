@@ -231,6 +231,7 @@ def test_device_auto_is_cpu_without_cuda(tmp_path):
     assert trainer.device.type == "cpu"
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_trains_on_cuda(tmp_path):
     cfg = tiny_config(tmp_path / "r")

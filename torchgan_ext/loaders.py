@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,28 @@ def build_caches(data: DataConfig) -> list[Any]:
     return out
 
 
+def _decode_on_device(dataset: Dataset, data: DataConfig, device: torch.device) -> Dataset:
+    """``data.decode: cuda``: loader workers read JPEG bytes, the device decodes each batch
+    (:mod:`torchgan_ext.data.jpeg_batches`); where that cannot run, a warning and the CPU."""
+    from .data.jpeg_batches import JpegFiles, cuda_jpeg_unavailable
+
+    if data.cache is not None or data.skip_corrupt:
+        other = "data.cache (the cache holds decoded images)" if data.cache else "skip_corrupt"
+        raise ConfigError(f"cuda cannot be combined with {other}; use decode: cpu", "data.decode")
+    reason = cuda_jpeg_unavailable(device)
+    if reason is not None:
+        warnings.warn(
+            f"data.decode: cuda is unavailable ({reason}); decoding on the CPU in the loader "
+            "workers",
+            stacklevel=2,
+        )
+        return dataset
+    try:
+        return JpegFiles(dataset)
+    except (ValueError, TypeError, OSError) as e:
+        raise component_error(e, "data", "", names=("decode",)) from e
+
+
 def worker_init_fn(worker_id: int) -> None:
     """Leave SIGINT/SIGTERM to the main process (see :mod:`torchgan_ext.trainer.preemption`),
     then seed NumPy and Python in each DataLoader worker from torch's per-worker seed."""
@@ -190,6 +213,8 @@ def build_loader(
     from .data.sampler import ResumableSampler
 
     lc = config.data.loader
+    if train and config.data.decode == "cuda":
+        dataset = _decode_on_device(dataset, config.data, device)
     bs = batch_size or lc.batch_size
     n = len(dataset)
     if train and lc.drop_last and n < bs:

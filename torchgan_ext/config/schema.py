@@ -87,6 +87,7 @@ class DataConfig:
     val: ValDataConfig | None = None
     skip_corrupt: bool = False
     cache: CacheConfig | None = None
+    decode: Literal["cpu", "cuda"] = "cpu"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from ._io import (
     size_pair,
 )
 from .cache_store import CachePlan
+from .jpeg_batches import JpegPlan
 
 __all__ = ["CelebA", "read_attribute_file", "read_partition_file"]
 
@@ -410,6 +411,18 @@ class CelebA(VisionDataset):
     @single_threaded
     def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
         return {"image": self._load(index)}
+
+    def jpeg_plan(self) -> JpegPlan:
+        """How :class:`~torchgan_ext.data.jpeg_batches.JpegFiles` decodes the items on the
+        training device (``data.decode: cuda``)."""
+        out = self.size or self.crop
+        if out is None:
+            raise ValueError(
+                "decode: celeba with crop_size: null and image_size: null keeps each image's "
+                "own size; set image_size to decode batches on the GPU"
+            )
+        files = [os.path.join(self._dir, f) for f in self.filenames]
+        return JpegPlan(files, self.labels, self.crop, out, flip=self.flip)
 
     @staticmethod
     def _cache_finish(fields: dict[str, torch.Tensor], labels: torch.Tensor | None) -> list:

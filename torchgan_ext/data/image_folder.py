@@ -21,6 +21,7 @@ from ._io import (
     to_unit_range,
 )
 from .cache_store import CachePlan
+from .jpeg_batches import JpegPlan
 
 __all__ = ["ImageFolder", "list_images", "cover_size"]
 
@@ -173,6 +174,17 @@ class ImageFolder(VisionDataset):
     @single_threaded
     def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
         return {"image": self.load(index)}
+
+    def jpeg_plan(self) -> JpegPlan:
+        """How :class:`~torchgan_ext.data.jpeg_batches.JpegFiles` decodes the items on the
+        training device (``data.decode: cuda``; RGB JPEG files)."""
+        if self.size is None or self.channels != 3:
+            raise ValueError(
+                "decode: image_folder decodes on the GPU with channels: 3 and an image_size"
+            )
+        labels = torch.tensor(self.targets, dtype=torch.int64) if self.labelled else None
+        files = [os.fspath(f) for f in self.files]
+        return JpegPlan(files, labels, None, self.size, cover=True, flip=self.flip)
 
     @staticmethod
     def _cache_finish(fields: dict[str, torch.Tensor], labels: torch.Tensor | None) -> object:

@@ -32,7 +32,12 @@ def prepare_batch(
 ) -> Any:
     """Move a batch to ``device``; ``uint8`` image batches (``[B, C, H, W]``) become float
     in [-1, 1] there (datasets with ``output: uint8`` send 4x fewer bytes); with
-    ``channels_last`` image batches are laid out NHWC."""
+    ``channels_last`` image batches are laid out NHWC. A batch object with a ``decode_to``
+    method (encoded JPEGs, :class:`torchgan_ext.data.jpeg_batches.EncodedJpegs`) is decoded on
+    ``device`` first."""
+    decode = getattr(data, "decode_to", None)
+    if callable(decode):
+        data = decode(device, non_blocking)
     if isinstance(data, torch.Tensor):
         out = data.to(device, non_blocking=non_blocking)
         if out.dim() == 4:

@@ -35,6 +35,15 @@ class Collated:
         self.value = value
 
 
+#: NumPy twins of the torch dtypes :func:`empty_batch` allocates with NumPy.
+_NUMPY_DTYPES = {
+    torch.uint8: np.dtype(np.uint8),
+    torch.int32: np.dtype(np.int32),
+    torch.int64: np.dtype(np.int64),
+    torch.float32: np.dtype(np.float32),
+}
+
+
 def empty_batch(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
     """An uninitialised batch tensor; inside a DataLoader worker in shared memory, so sending
     it to the main process copies nothing (as ``default_collate`` does).
@@ -44,9 +53,8 @@ def empty_batch(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
     in again (measured: 5.9 vs 8.7 us per 128 px image for allocate + copy).
     """
     if get_worker_info() is None:
-        itemsize = torch.empty(0, dtype=dtype).element_size()
-        if itemsize == 1 or dtype.is_floating_point or dtype in (torch.int32, torch.int64):
-            np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+        np_dtype = _NUMPY_DTYPES.get(dtype)
+        if np_dtype is not None:
             return torch.from_numpy(np.empty(tuple(shape), dtype=np_dtype))
         return torch.empty(tuple(shape), dtype=dtype)
     numel = 1

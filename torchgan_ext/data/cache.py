@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .cache_store import CachePlan, check_cache, key_parts, listing, stale_message
+from .cache_key import CachePlan, check_cache, key_parts, listing, stale_message
 from .collate import Collated, empty_batch
 
 __all__ = ["DecodedCache", "cache_plan_of"]

@@ -35,7 +35,7 @@ from ._io import (
     single_threaded,
     size_pair,
 )
-from .cache_store import CachePlan
+from .cache_key import CachePlan
 from .jpeg_batches import JpegPlan
 
 __all__ = ["CelebA", "read_attribute_file", "read_partition_file"]

@@ -31,7 +31,7 @@ from ._io import (
     size_pair,
     to_unit_range,
 )
-from .cache_store import CachePlan
+from .cache_key import CachePlan
 
 __all__ = [
     "Cityscapes",

@@ -20,7 +20,7 @@ from ._io import (
     size_pair,
     to_unit_range,
 )
-from .cache_store import CachePlan
+from .cache_key import CachePlan
 from .jpeg_batches import JpegPlan
 
 __all__ = ["ImageFolder", "list_images", "cover_size"]

@@ -27,7 +27,7 @@ from ._io import (
     single_threaded,
     to_unit_range,
 )
-from .cache_store import CachePlan
+from .cache_key import CachePlan
 from .image_folder import list_images
 
 __all__ = ["SuperResolution", "bicubic_downscale"]

@@ -47,6 +47,7 @@ FAMILIES = {
     "stargan": "configs/stargan_celeba.yaml",
     "pix2pix": "configs/pix2pix_cityscapes.yaml",
     "cyclegan": "configs/cyclegan_cityscapes.yaml",
+    "context_encoder": "configs/context_encoder_paris.yaml",
 }
 #: Datasets that yield image pairs (translation): timed on synthetic pairs.
 PAIRED = ("cityscapes_pairs", "paired_images", "unpaired_images")

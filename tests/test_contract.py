@@ -195,6 +195,14 @@ MODEL_CASES: dict[str, ModelCase] = {
         ((2, 5, 16, 16),),
         lambda m: (_image(3, 16),),
     ),
+    # masked 16x16 images -> the central 8x8 square
+    "context_encoder_generator": ModelCase(
+        {"channels": 1, "image_size": 16, "overlap": 1, "bottleneck": 8, "base_channels": 2},
+        ((2, 1, 8, 8),),
+    ),
+    "context_encoder_discriminator": ModelCase(
+        {"channels": 1, "image_size": 16, "base_channels": 2}, ((2,),), lambda m: (_image(1, 8),)
+    ),
 }
 
 
@@ -405,6 +413,15 @@ SETUPS: dict[str, Setup] = {
     "segmenter": Setup(
         _cityscapes_data, {"segmenter": _model("segmentation_net", width=4, depth=2)}
     ),
+    "context_encoder": Setup(
+        _digits_data,
+        {
+            "generator": _model(
+                "context_encoder_generator", overlap=1, bottleneck=8, base_channels=2
+            ),
+            "discriminator": _model("context_encoder_discriminator", base_channels=2),
+        },
+    ),
 }
 
 
@@ -471,6 +488,8 @@ LOSS_CASES: dict[str, LossCase] = {
     "cyclegan_generator": LossCase("cyclegan", ("generator", "generator_ba")),
     "cyclegan_discriminator": LossCase("cyclegan", ("discriminator", "discriminator_a")),
     "segmentation_cross_entropy": LossCase("segmenter", ("segmenter",)),
+    "context_encoder_generator": LossCase("context_encoder", G),
+    "context_encoder_discriminator": LossCase("context_encoder", D),
 }
 
 

@@ -33,6 +33,10 @@ from ..data.paired import PairedImages, UnpairedImages
 from ..data.skimage_photos import SkimagePhotos
 from ..data.super_resolution import SuperResolution
 from ..losses.classification import AttributeClassificationLoss
+from ..losses.context_encoder import (
+    ContextEncoderDiscriminatorLoss,
+    ContextEncoderGeneratorLoss,
+)
 from ..losses.cyclegan import CycleGANDiscriminatorLoss, CycleGANGeneratorLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from ..losses.pix2pix import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
@@ -50,6 +54,7 @@ from ..metrics.segmentation_score import SegmenterAccuracy
 from ..metrics.unet_accuracy import UNetCutMixAccuracy
 from ..models.attribute_classifier import AttributeClassifier
 from ..models.biggan import BigGANGenerator
+from ..models.context_encoder import ContextEncoderDiscriminator, ContextEncoderGenerator
 from ..models.cyclegan import CycleGANGenerator
 from ..models.pix2pix import PatchGANDiscriminator, Pix2PixGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
@@ -84,6 +89,8 @@ def torchgan_ext_register_models(registry):
     registry.register("patchgan_discriminator", PatchGANDiscriminator)
     registry.register("cyclegan_generator", CycleGANGenerator)
     registry.register("segmentation_net", SegmentationNet)
+    registry.register("context_encoder_generator", ContextEncoderGenerator)
+    registry.register("context_encoder_discriminator", ContextEncoderDiscriminator)
 
 
 @hookimpl
@@ -103,6 +110,8 @@ def torchgan_ext_register_losses(registry):
     registry.register("cyclegan_generator", CycleGANGeneratorLoss)
     registry.register("cyclegan_discriminator", CycleGANDiscriminatorLoss)
     registry.register("segmentation_cross_entropy", SegmentationCrossEntropyLoss)
+    registry.register("context_encoder_generator", ContextEncoderGeneratorLoss)
+    registry.register("context_encoder_discriminator", ContextEncoderDiscriminatorLoss)
 
 
 @hookimpl

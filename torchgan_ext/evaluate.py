@@ -162,10 +162,14 @@ def evaluate(
     )
 
 
-def format_table(result: EvaluationResult) -> str:
+def format_table(result: Any) -> str:
     """The metrics as an aligned text table (value, ± std where known, samples), then the
     protocol of each metric that records one (extractor, weights SHA-256, real reference,
-    generated count, resize, generator, seed)."""
+    generated count, resize, generator, seed).
+
+    ``result`` is an :class:`EvaluationResult` or a folder evaluation (no generator: the
+    protocol's generator column then says ``folder``)."""
+    generator = getattr(result, "generator", "folder")
     rows = [("metric", "value", "std", "samples")]
     for name, value in result.metrics.items():
         d = result.details.get(name, {})
@@ -200,7 +204,7 @@ def format_table(result: EvaluationResult) -> str:
                     reference,
                     str(p.get("num_samples")),
                     str(p.get("resize")),
-                    str(p.get("generator", result.generator)),
+                    str(p.get("generator", generator)),
                     str(p.get("seed")),
                 )
             )

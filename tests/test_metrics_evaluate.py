@@ -194,6 +194,18 @@ def test_missing_inception_weights_fail_before_training(tmp_path, monkeypatch, c
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
+def test_weights_of_another_network_fail_before_training_naming_the_file(tmp_path, capsys):
+    path = tmp_path / "not_inception.pth"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    cfg = _config(tmp_path / "r", tmp_path / "c", metrics=[{"name": "fid"}])
+    cfg["metrics"][0]["args"] = {"weights": str(path)}
+    assert main([_write(cfg, tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.0.args.weights" in err and str(path) in err and "does not fit" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not list((tmp_path / "r").glob("checkpoints/ckpt-*"))  # refused before training
+
+
 def test_unknown_extractor_is_a_config_error(tmp_path, capsys):
     cfg = _config(
         tmp_path / "r", tmp_path / "c", metrics=[{"name": "fid", "args": {"extractor": "tiny"}}]

@@ -125,11 +125,27 @@ def test_colour_and_onehot_label_maps_round_trip():
     assert len(TRAIN_ID_COLORS) == K and TRAIN_ID_COLORS[0] == (128, 64, 128)  # road
 
 
+def test_official_colour_maps_give_the_train_ids_of_their_label_ids():
+    """gtFine_color.png colours (all 34 labels, what cityscapes_pairs reads) -> train ids."""
+    from torchgan_ext.data.cityscapes import label_ids_to_color, label_ids_to_train_ids
+
+    label_ids = torch.arange(34).view(1, 2, 17)
+    color = label_ids_to_color(label_ids)  # [1, 3, 2, 17] in [-1, 1]
+    expected = label_ids_to_train_ids(label_ids)
+    got = label_to_train_ids(color, "color")
+    polegroup, pole = 18, 17  # one colour: it counts for pole, the class with a train id
+    same = label_ids != polegroup
+    assert torch.equal(got[same], expected[same])
+    assert got.flatten()[polegroup] == expected.flatten()[pole]
+
+
 def test_bad_label_maps_are_named_errors():
     color = train_ids_to_color(_ids())
-    color[0, :, 2, 2] = torch.tensor([250, 170, 160]) / 127.5 - 1  # parking: not a train id
-    with pytest.raises(ValueError, match=r"^label_input: 1 pixel.*\(250, 170, 160\).*valid: road"):
+    color[0, :, 2, 2] = torch.tensor([250, 171, 160]) / 127.5 - 1  # not in the palette
+    with pytest.raises(ValueError, match=r"^label_input: 1 pixel.*\(250, 171, 160\).*valid: road"):
         label_to_train_ids(color, "color")
+    color[0, :, 2, 2] = torch.tensor([250, 170, 160]) / 127.5 - 1  # parking: no train id
+    assert label_to_train_ids(color, "color")[0, 2, 2] == 255
     with pytest.raises(ValueError, match="not a whole 0..255 value"):
         label_to_train_ids(train_ids_to_color(_ids()) + 0.003, "color")
     with pytest.raises(ValueError, match=r"^label_input: a color label map is \[B, 3, H, W\]"):
@@ -609,3 +625,46 @@ def test_pickled_metric_carries_no_network():
         ValueError, match=r"segmenter \(j\) was dropped when this metric was pickled"
     ):
         _ = metric.segmenter
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label_format", ["color", "onehot"])
+def test_pix2pix_cityscapes_config_is_scored_by_the_trained_judge(
+    judge_run, city_root, tmp_path, label_format
+):
+    """The real pieces together: configs/pix2pix_cityscapes.yaml on the miniature tree, its
+    generator scored by segmentation_score with the judge trained above (generated and real)."""
+    import json
+
+    from torchgan_ext.evaluate import evaluate
+
+    out, _ = judge_run
+    overrides = [
+        f"data.args.root={city_root}",
+        f"data.args.label_format={label_format}",
+        "data.args.image_size=32",
+        "data.args.load_size=36",
+        "data.loader.num_workers=0",
+        f"out_dir={tmp_path / 'run'}",
+        "device=cpu",
+        "trainer.max_steps=2",
+        "logging.progress=false",
+        "logging.tensorboard=false",
+        "models.generator.args.base_channels=4",
+        "models.discriminator.args.base_channels=4",
+        f"metrics=[{{name: segmentation_score, args: {{weights: {out}}}}}]",
+    ]
+    cfg = config.load_config(CONFIGS / "pix2pix_cityscapes.yaml", overrides)
+    result = run(cfg)
+    assert result.trainer.step == 2
+    # the final evaluation ran on the last generator (eval_every is far away)
+    assert result.trainer.last_metrics_step == 2
+    assert 0.0 <= result.trainer.last_metrics["segmentation_score"] <= 1.0
+    report = evaluate(cfg)  # --evaluate: the generated and the real photos, with the record
+    details = report.details["segmentation_score"]
+    assert details["label_format"] == label_format
+    assert report.metrics["segmentation_score"] == pytest.approx(details["class_iou"])
+    for kind in (details, details["real"]):
+        for key in ("pixel_accuracy", "class_accuracy", "class_iou"):
+            assert 0.0 <= kind[key] <= 1.0
+    json.dumps(report.details)  # as written to metrics.json

@@ -2,9 +2,13 @@
 
 A label -> photo generator (pix2pix, CycleGAN) sees its label map in one of two encodings:
 
-* ``color``: 3 channels in [-1, 1], each pixel one of the 19 Cityscapes train-id colours of
-  the official palette, or black for ignored pixels (what
-  :func:`~torchgan_ext.data.cityscapes.train_ids_to_color` draws);
+* ``color``: 3 channels in [-1, 1], each pixel a colour of the official Cityscapes palette:
+  the colours of the annotation's ``gtFine_color.png`` files (all 34 label ids; what the pix2pix
+  authors trained on and ``cityscapes_pairs`` reads) or of
+  :func:`~torchgan_ext.data.cityscapes.train_ids_to_color` (19 train-id colours, black for
+  ignored pixels). Colours of labels without a train id (parking, rail track, ...) are ignored
+  pixels; the palette's two shared colours go to the class with a train id (pole over pole
+  group, car over licence plate);
 * ``onehot``: ``num_classes`` channels of 0/1, all zero at ignored pixels.
 
 :func:`label_to_train_ids` turns either back into train ids (``255`` = ignore), the target of
@@ -50,22 +54,41 @@ TRAIN_ID_COLORS: tuple[tuple[int, int, int], ...] = tuple(
     for t in range(len(TRAIN_CLASS_NAMES))
 )
 _BLACK = (0, 0, 0)
-# the 19 colours, then black (ignored pixels), as 24-bit codes r * 65536 + g * 256 + b
-_CODES = torch.tensor([(r << 16) | (g << 8) | b for r, g, b in (*TRAIN_ID_COLORS, _BLACK)])
+
+
+def _palette() -> dict[int, int]:
+    """24-bit colour code (r * 65536 + g * 256 + b) -> train id (``IGNORE_INDEX`` for labels
+    without one) over the official palette; a colour shared with a train-id class keeps it."""
+    table: dict[int, int] = {}
+    for c in CITYSCAPES_CLASSES:
+        code = (c.color[0] << 16) | (c.color[1] << 8) | c.color[2]
+        train = c.train_id if 0 <= c.train_id < len(TRAIN_CLASS_NAMES) else IGNORE_INDEX
+        if table.get(code, IGNORE_INDEX) == IGNORE_INDEX:
+            table[code] = train
+    table.setdefault(0, IGNORE_INDEX)  # black: ignored
+    return table
+
+
+_PALETTE = _palette()
+_CODES = torch.tensor(list(_PALETTE))
+_CODE_TRAIN_IDS = torch.tensor(list(_PALETTE.values()))
 
 
 @functools.lru_cache(maxsize=8)
-def _codes_on(device: torch.device) -> torch.Tensor:
-    """The colour codes on ``device``, copied there once (a copy from pageable host memory
-    per batch would wait for the device)."""
-    return _CODES.to(device)
+def _codes_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The colour codes and their train ids on ``device``, copied there once (a copy from
+    pageable host memory per batch would wait for the device)."""
+    return _CODES.to(device), _CODE_TRAIN_IDS.to(device)
 
 
 def _valid_colors() -> str:
     named = ", ".join(
         f"{name} {color}" for name, color in zip(TRAIN_CLASS_NAMES, TRAIN_ID_COLORS, strict=True)
     )
-    return f"{named}; black {_BLACK} for ignored pixels"
+    return (
+        f"{named}; black {_BLACK} and the official colours of labels without a train id "
+        "(gtFine_color.png) for ignored pixels"
+    )
 
 
 def _code_to_rgb(code: int) -> tuple[int, int, int]:
@@ -79,7 +102,7 @@ def color_to_train_ids(
 
     Args:
         color: ``[B, 3, H, W]`` in [-1, 1] (``uint8 / 127.5 - 1``).
-        ignore_index: Value of black (ignored) pixels.
+        ignore_index: Value of ignored pixels (black, and labels without a train id).
 
     Returns:
         ``(train_ids [B, H, W] int64, invalid [B, H, W] bool, codes [B, H, W] int64)``:
@@ -92,11 +115,11 @@ def color_to_train_ids(
     whole = ((v - r).abs() < 0.05).all(1) & ((r >= 0) & (r <= 255)).all(1)
     q = r.clamp(0, 255).long()
     codes = torch.where(whole, (q[:, 0] << 16) | (q[:, 1] << 8) | q[:, 2], -1)
-    hits = codes.unsqueeze(1) == _codes_on(codes.device).view(1, -1, 1, 1)
+    table, train_ids = _codes_on(codes.device)
+    hits = codes.unsqueeze(1) == table.view(1, -1, 1, 1)
     found = hits.any(1)
-    index = hits.long().argmax(1)
-    known = found & (index < len(TRAIN_ID_COLORS))
-    ids = torch.where(known, index, ignore_index)
+    ids = train_ids[hits.long().argmax(1)]
+    ids = torch.where(found & (ids != IGNORE_INDEX), ids, ignore_index)
     return ids, ~found, codes
 
 
@@ -125,7 +148,7 @@ def invalid_color_error(count: int, code: int) -> ValueError:
     """The error for ``count`` pixels of colours outside the table (``code``: one of them)."""
     what = "a colour that is not a whole 0..255 value" if code < 0 else str(_code_to_rgb(code))
     return ValueError(
-        f"label_input: {count} pixel(s) of colour label maps are not Cityscapes train-id "
+        f"label_input: {count} pixel(s) of colour label maps are not Cityscapes palette "
         f"colours (e.g. {what}); valid: {_valid_colors()}"
     )
 

@@ -19,6 +19,7 @@ API_PAGES = (
     "trainer",
     "protocols",
     "layers",
+    "augment",
     "models",
     "losses",
     "metrics",

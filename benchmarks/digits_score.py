@@ -37,8 +37,9 @@ def main() -> None:
         if not ckpts:
             raise SystemExit(f"{run}: no checkpoint in {run / 'checkpoints'}")
         state = load_checkpoint(ckpts[-1])
-        for kind in ("models", "ema"):
-            weights = state.get(kind, {}).get("generator")
+        ema = state.get("callbacks", {}).get("ema", {})  # the ema callback's averages
+        trained = state["models"].get("generator")
+        for kind, weights in (("models", trained), ("ema", ema.get("generator"))):
             if weights is None:
                 continue
             g = MODELS.get(g_cfg["name"])(**g_cfg["args"])

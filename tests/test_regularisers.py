@@ -308,3 +308,22 @@ def test_r1_on_a_compiled_discriminator_runs_it_eagerly():
     value.backward()
     torch.testing.assert_close(value, expected)
     assert d._compiled_call_impl is not None  # still compiled for the training step
+
+
+def test_the_check_before_training_changes_no_statistics_and_no_random_numbers():
+    class NormedG(TinyG):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.BatchNorm1d(16).double()
+
+        def forward(self, z):
+            return torch.tanh(self.norm(self.net(z.double()))).view(-1, 1, 4, 4)
+
+    g = NormedG()
+    trainer = _trainer(TinyD(), g=g)
+    torch.manual_seed(3)
+    LeCam().validate(trainer)
+    assert torch.equal(g.norm.running_mean, torch.zeros(16)) and g.training
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(1))

@@ -161,8 +161,11 @@ class DiscriminatorRegulariser(Callback):
         real, labels = trainer.real_inputs, trainer.labels
         if not isinstance(real, torch.Tensor):
             raise TypeError("model: the batch has no image tensor to regularise on")
-        was_training = d.training
-        d.eval()
+        # eval mode and a forked RNG: the check changes no statistics and no random numbers
+        models = [m for m in (d, getattr(trainer, "generator", None)) if m is not None]
+        modes = [m.training for m in models]
+        for m in models:
+            m.eval()
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices(real)):
                 self.scores(d, real[:2], None if labels is None else labels[:2])
@@ -170,7 +173,8 @@ class DiscriminatorRegulariser(Callback):
                     fake, fake_labels = self.fakes(trainer, d)
                     self.scores(d, fake[:2], None if fake_labels is None else fake_labels[:2])
         finally:
-            d.train(was_training)
+            for m, mode in zip(models, modes, strict=True):
+                m.train(mode)
 
     def on_train_batch_end(self, trainer: Any) -> None:
         """Every ``every`` steps: one discriminator step on ``every`` x the regulariser."""

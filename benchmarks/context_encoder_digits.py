@@ -19,11 +19,8 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +28,9 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _demo import report, train_fresh  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,27 +81,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from torchgan_ext import load_config, run
     from torchgan_ext.data.digits import Digits
 
-    overrides = [f"out_dir={args.out}"]
-    if args.steps is not None:
-        overrides += [f"trainer.max_steps={args.steps}", f"trainer.checkpoint_every={args.steps}"]
-    cfg = load_config(args.config, overrides)
-    if Path(cfg.out_dir).is_dir():
-        shutil.rmtree(cfg.out_dir)
-    start = time.perf_counter()
-    result = run(cfg, overwrite=True, device=args.device, stream=sys.stderr)
-    seconds = time.perf_counter() - start
+    result, cfg, seconds = train_fresh(
+        args.config, [f"out_dir={args.out}"], args.steps, args.device
+    )
     data_args = dict(cfg.data.args)
     train = Digits(**{**data_args, "split": "train"}).images
     test = Digits(**{**data_args, "split": "test"}).images
     figures = evaluate(result.trainer.generator, train, test)
     figures.update(steps=result.step, train_seconds=round(seconds, 1), threads=args.threads)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return figures
+    return report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ FAMILIES = {
     "pix2pix": "configs/pix2pix_cityscapes.yaml",
     "cyclegan": "configs/cyclegan_cityscapes.yaml",
     "context_encoder": "configs/context_encoder_paris.yaml",
+    "discogan": "configs/discogan_edges2shoes.yaml",
 }
 #: Datasets that yield image pairs (translation): timed on synthetic pairs.
 PAIRED = ("cityscapes_pairs", "paired_images", "unpaired_images")
@@ -75,6 +76,7 @@ def synthetic_data(data: dict, batch: int) -> dict:
         synth.update(image_size=args.get("image_size", 256), pairs=True)
     else:
         synth["image_size"] = args.get("image_size", 64)
+        synth["pairs"] = data["name"] in ("paired_images", "unpaired_images")
         if args.get("attributes"):
             synth["attributes"] = list(args["attributes"])
     return {

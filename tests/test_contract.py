@@ -203,6 +203,15 @@ MODEL_CASES: dict[str, ModelCase] = {
     "context_encoder_discriminator": ModelCase(
         {"channels": 1, "image_size": 16, "base_channels": 2}, ((2,),), lambda m: (_image(1, 8),)
     ),
+    "discogan_generator": ModelCase(
+        {"channels_a": 1, "channels_b": 3, "image_size": 16, "base_channels": 2},
+        ((2, 3, 16, 16),),
+    ),
+    "discogan_discriminator": ModelCase(
+        {"channels_a": 1, "channels_b": 3, "image_size": 16, "base_channels": 2},
+        ((2,),),
+        lambda m: (_image(3, 16),),
+    ),
 }
 
 
@@ -413,6 +422,16 @@ SETUPS: dict[str, Setup] = {
     "segmenter": Setup(
         _cityscapes_data, {"segmenter": _model("segmentation_net", width=4, depth=2)}
     ),
+    # DiscoGAN's four models; update_interval 1 in the loss cases (both step every iteration)
+    "discogan": Setup(
+        _unpaired_data,
+        {
+            "generator": _model("discogan_generator", base_channels=2),
+            "generator_ba": _model("discogan_generator", direction="b2a", base_channels=2),
+            "discriminator": _model("discogan_discriminator", base_channels=2),
+            "discriminator_a": _model("discogan_discriminator", judges="a", base_channels=2),
+        },
+    ),
     "context_encoder": Setup(
         _digits_data,
         {
@@ -490,6 +509,12 @@ LOSS_CASES: dict[str, LossCase] = {
     "segmentation_cross_entropy": LossCase("segmenter", ("segmenter",)),
     "context_encoder_generator": LossCase("context_encoder", G),
     "context_encoder_discriminator": LossCase("context_encoder", D),
+    "discogan_generator": LossCase(
+        "discogan", ("generator", "generator_ba"), {"update_interval": 1}
+    ),
+    "discogan_discriminator": LossCase(
+        "discogan", ("discriminator", "discriminator_a"), {"update_interval": 1}
+    ),
 }
 
 

@@ -44,7 +44,13 @@ from .._validation import check_choice, check_int, check_number
 from .pix2pix import GAN_MODES, _Terms, gan_criterion, paired_target
 from .stargan import _frozen
 
-__all__ = ["ImageHistory", "CycleGANGeneratorLoss", "CycleGANDiscriminatorLoss"]
+__all__ = [
+    "ImageHistory",
+    "FourModelGeneratorStep",
+    "FourModelDiscriminatorStep",
+    "CycleGANGeneratorLoss",
+    "CycleGANDiscriminatorLoss",
+]
 
 
 class ImageHistory(nn.Module):
@@ -114,7 +120,70 @@ class ImageHistory(nn.Module):
         self.rng.set_state(state["rng"])
 
 
-class CycleGANGeneratorLoss(_Terms, GeneratorLoss):
+class FourModelGeneratorStep(_Terms):
+    """A step of both generators of a two-way translation run on the batch ``(a, b)``.
+
+    ``train_ops`` takes the four models by their run names (``generator`` A -> B,
+    ``generator_ba``, ``discriminator`` judging B, ``discriminator_a``), honours torchgan's
+    ``override_train_ops`` and checks the batch; subclasses implement :meth:`step`.
+    """
+
+    loss_name = ""
+
+    def train_ops(
+        self,
+        generator: nn.Module,
+        generator_ba: nn.Module,
+        discriminator: nn.Module,
+        discriminator_a: nn.Module,
+        optimizer_generator: torch.optim.Optimizer,
+        optimizer_generator_ba: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One step of both generators on the batch ``(a, b)``; returns the detached loss."""
+        models = (generator, generator_ba, discriminator, discriminator_a)
+        optimizers = (optimizer_generator, optimizer_generator_ba)
+        if self.override_train_ops is not None:
+            return self.override_train_ops(self, *models, *optimizers, real_inputs, labels)
+        b = paired_target(real_inputs, labels, self.loss_name)
+        return self.step(*models, optimizers, real_inputs, b)
+
+    def step(self, g_ab, g_ba, d_b, d_a, optimizers, a, b) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FourModelDiscriminatorStep(_Terms):
+    """A step of both discriminators of a two-way translation run (see
+    :class:`FourModelGeneratorStep`)."""
+
+    loss_name = ""
+
+    def train_ops(
+        self,
+        generator: nn.Module,
+        generator_ba: nn.Module,
+        discriminator: nn.Module,
+        discriminator_a: nn.Module,
+        optimizer_discriminator: torch.optim.Optimizer,
+        optimizer_discriminator_a: torch.optim.Optimizer,
+        real_inputs: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One step of both discriminators on the batch ``(a, b)``; returns the detached
+        loss."""
+        models = (generator, generator_ba, discriminator, discriminator_a)
+        optimizers = (optimizer_discriminator, optimizer_discriminator_a)
+        if self.override_train_ops is not None:
+            return self.override_train_ops(self, *models, *optimizers, real_inputs, labels)
+        b = paired_target(real_inputs, labels, self.loss_name)
+        return self.step(*models, optimizers, real_inputs, b)
+
+    def step(self, g_ab, g_ba, d_b, d_a, optimizers, a, b) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CycleGANGeneratorLoss(FourModelGeneratorStep, GeneratorLoss):
     """CycleGAN's loss of both generators: LSGAN both ways, cycle and identity terms.
 
     .. math::
@@ -132,6 +201,7 @@ class CycleGANGeneratorLoss(_Terms, GeneratorLoss):
     """
 
     prefix = "cyclegan/g"
+    loss_name = "cyclegan_generator"
 
     def __init__(
         self,
@@ -146,31 +216,9 @@ class CycleGANGeneratorLoss(_Terms, GeneratorLoss):
         self.gan_mode = check_choice(gan_mode, "gan_mode", GAN_MODES)
         self._last: dict[str, torch.Tensor] = {}
 
-    def train_ops(
-        self,
-        generator: nn.Module,
-        generator_ba: nn.Module,
-        discriminator: nn.Module,
-        discriminator_a: nn.Module,
-        optimizer_generator: torch.optim.Optimizer,
-        optimizer_generator_ba: torch.optim.Optimizer,
-        real_inputs: torch.Tensor,
-        labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One step of both generators on the batch ``(a, b)``; returns the detached loss."""
-        if self.override_train_ops is not None:
-            return self.override_train_ops(
-                self,
-                generator,
-                generator_ba,
-                discriminator,
-                discriminator_a,
-                optimizer_generator,
-                optimizer_generator_ba,
-                real_inputs,
-                labels,
-            )
-        a, b = real_inputs, paired_target(real_inputs, labels, "cyclegan_generator")
+    def step(self, generator, generator_ba, discriminator, discriminator_a, optimizers, a, b):
+        """One step of both generators on ``(a, b)``; returns the detached loss."""
+        optimizer_generator, optimizer_generator_ba = optimizers
         if self.lambda_identity > 0 and a.shape[1] != b.shape[1]:
             raise ValueError(
                 f"lambda_identity: the identity loss needs the same channels in both domains "
@@ -199,7 +247,7 @@ class CycleGANGeneratorLoss(_Terms, GeneratorLoss):
         return loss.detach()
 
 
-class CycleGANDiscriminatorLoss(_Terms, DiscriminatorLoss):
+class CycleGANDiscriminatorLoss(FourModelDiscriminatorStep, DiscriminatorLoss):
     """CycleGAN's loss of both discriminators, on histories of generated images.
 
     .. math::
@@ -216,6 +264,7 @@ class CycleGANDiscriminatorLoss(_Terms, DiscriminatorLoss):
     """
 
     prefix = "cyclegan/d"
+    loss_name = "cyclegan_discriminator"
 
     def __init__(
         self,
@@ -231,32 +280,9 @@ class CycleGANDiscriminatorLoss(_Terms, DiscriminatorLoss):
         self.history_b = ImageHistory(pool_size)
         self._last: dict[str, torch.Tensor] = {}
 
-    def train_ops(
-        self,
-        generator: nn.Module,
-        generator_ba: nn.Module,
-        discriminator: nn.Module,
-        discriminator_a: nn.Module,
-        optimizer_discriminator: torch.optim.Optimizer,
-        optimizer_discriminator_a: torch.optim.Optimizer,
-        real_inputs: torch.Tensor,
-        labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One step of both discriminators on the batch ``(a, b)``; returns the detached
-        loss."""
-        if self.override_train_ops is not None:
-            return self.override_train_ops(
-                self,
-                generator,
-                generator_ba,
-                discriminator,
-                discriminator_a,
-                optimizer_discriminator,
-                optimizer_discriminator_a,
-                real_inputs,
-                labels,
-            )
-        a, b = real_inputs, paired_target(real_inputs, labels, "cyclegan_discriminator")
+    def step(self, generator, generator_ba, discriminator, discriminator_a, optimizers, a, b):
+        """One step of both discriminators on ``(a, b)``; returns the detached loss."""
+        optimizer_discriminator, optimizer_discriminator_a = optimizers
         with torch.no_grad():
             fake_b = self.history_b.query(generator(a))
             fake_a = self.history_a.query(generator_ba(b))

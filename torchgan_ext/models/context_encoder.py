@@ -42,6 +42,8 @@ __all__ = [
     "conv_widths",
     "down_stack",
     "square_side",
+    "check_side",
+    "up_stack",
 ]
 
 #: Values of ``mask``.
@@ -58,6 +60,14 @@ def square_side(image_size: int | Sequence[int], arg: str = "image_size", minimu
     if side < minimum or side & (side - 1):
         raise ValueError(f"{arg}: must be a power of two >= {minimum}, got {side}")
     return side
+
+
+def check_side(images: torch.Tensor, side: int, what: str) -> None:
+    """``ValueError`` unless ``images`` are ``side`` x ``side`` (``what`` names the model)."""
+    if tuple(images.shape[-2:]) != (side, side):
+        raise ValueError(
+            f"{what} was built for {side}x{side} images, got {images.shape[-2]}x{images.shape[-1]}"
+        )
 
 
 def conv_widths(layers: int, base: int) -> list[int]:
@@ -209,11 +219,7 @@ class ContextEncoderGenerator(Generator):
         init_gan_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(
-                f"the context encoder was built for {self.image_size}x{self.image_size} images, "
-                f"got {x.shape[-2]}x{x.shape[-1]}"
-            )
+        check_side(x, self.image_size, "the context encoder")
         return self.main(x)
 
     # -- masks ------------------------------------------------------------------------------
@@ -235,12 +241,8 @@ class ContextEncoderGenerator(Generator):
         squares; the target is the image; the weights are 1 in the hole, ``overlap_weight``
         within ``overlap`` pixels of it and 0 elsewhere.
         """
-        b, _, h, w = images.shape
-        if (h, w) != (self.image_size, self.image_size):
-            raise ValueError(
-                f"the context encoder was built for {self.image_size}x{self.image_size} images, "
-                f"got {h}x{w}"
-            )
+        b = images.shape[0]
+        check_side(images, self.image_size, "the context encoder")
         s, o = self.image_size, self.overlap
         if self.mask == "center":
             q = s // 4
@@ -318,11 +320,7 @@ class ConvDiscriminator(Discriminator):
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(logits [B], activations after each LeakyReLU but the first)``."""
-        if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
-            raise ValueError(
-                f"this discriminator judges {self.input_size}x{self.input_size} images, got "
-                f"{x.shape[-2]}x{x.shape[-1]}"
-            )
+        check_side(x, self.input_size, "this discriminator")
         feats = []
         for m in self.body:
             x = m(x)

@@ -25,10 +25,34 @@ from torchgan.models import Generator
 from .._validation import check_choice, check_int, check_positive_int
 from .pix2pix import NORMS, display_images, init_gan_weights, norm_layer
 
-__all__ = ["CycleGANGenerator", "ReflectionResidualBlock", "DIRECTIONS"]
+__all__ = [
+    "CycleGANGenerator",
+    "ReflectionResidualBlock",
+    "TwoWayTranslation",
+    "DIRECTIONS",
+    "TWO_DOMAIN_DATA",
+    "domain_channels",
+]
 
 #: Values of ``direction``.
 DIRECTIONS = ("a2b", "b2a")
+
+
+#: Model arguments a two-domain dataset (``unpaired_images``, ``paired_images``) fills in.
+TWO_DOMAIN_DATA = {
+    "channels_a": "channels_a",
+    "channels_b": "channels_b",
+    "image_size": "image_size",
+}
+
+
+def domain_channels(channels_a: int, channels_b: int, direction: str) -> tuple[int, int]:
+    """``(input channels, output channels)`` of a translation ``direction`` (``a2b``/``b2a``),
+    after checking both counts and the direction."""
+    check_positive_int(channels_a, "channels_a")
+    check_positive_int(channels_b, "channels_b")
+    check_choice(direction, "direction", DIRECTIONS)
+    return (channels_a, channels_b) if direction == "a2b" else (channels_b, channels_a)
 
 
 class ReflectionResidualBlock(nn.Module):
@@ -51,7 +75,62 @@ class ReflectionResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class CycleGANGenerator(Generator):
+class TwoWayTranslation:
+    """What the generators of a two-way unpaired translation share (CycleGAN, DiscoGAN): a
+    ``direction`` (``a2b`` or ``b2a``), ``in_channels`` and ``image_size``, random inputs for
+    shape checks, the generator of the other direction among the run's models, and sample
+    grids that draw each generator's cycle."""
+
+    direction: str
+    in_channels: int
+    image_size: int
+
+    def sampler(self, sample_size: int, device: Any) -> list[torch.Tensor]:
+        """``sample_size`` random input images in [-1, 1] (shape checks, benchmarks; sample
+        grids translate a fixed real batch, :meth:`sample_grid`)."""
+        s = self.image_size
+        return [torch.rand(sample_size, self.in_channels, s, s, device=device) * 2.0 - 1.0]
+
+    def inverse(self, models: Mapping[str, nn.Module] | None) -> nn.Module | None:
+        """The generator of the other direction among ``models`` (``None`` if there is none)."""
+        found = [
+            m
+            for m in (models or {}).values()
+            if type(m) is type(self) and m.direction != self.direction
+        ]
+        if len(found) > 1:
+            raise ValueError(
+                f"{len(found)} {type(self).__name__} generators translate "
+                f"{self.direction[::-1]}; a run has one per direction"
+            )
+        return found[0] if found else None
+
+    @torch.no_grad()
+    def sample_grid(
+        self,
+        batch: Sequence[torch.Tensor] | None,
+        noise: Sequence[torch.Tensor],
+        models: Mapping[str, nn.Module] | None = None,
+    ) -> tuple[torch.Tensor, int]:
+        """The cycle of the fixed batch ``(images A, images B)``: rows of
+        ``A | G(A) | F(G(A))`` for ``a2b`` (``B | F(B) | G(F(B))`` for ``b2a``), label maps
+        in their palette; the third column needs the inverse generator among ``models``."""
+        if isinstance(batch, tuple | list) and len(batch) >= 2:
+            x = batch[0] if self.direction == "a2b" else batch[1]
+        else:
+            x = noise[0]
+        y = self(x)
+        columns = [display_images(x).to(y.dtype), display_images(y)]
+        inverse = self.inverse(models)
+        if inverse is not None:
+            columns.append(display_images(inverse(y)).to(y.dtype))
+        # a grey domain next to a colour one: grey images drawn with three equal channels
+        width = max(c.shape[1] for c in columns)
+        columns = [c.expand(-1, width, -1, -1) for c in columns]
+        return torch.stack(columns, dim=1).flatten(0, 1), len(columns)
+
+
+class CycleGANGenerator(TwoWayTranslation, Generator):
     """CycleGAN's ResNet generator: an image of one domain -> an image of the other.
 
     Paper: https://arxiv.org/abs/1703.10593 (appendix 7.2).
@@ -68,11 +147,7 @@ class CycleGANGenerator(Generator):
     Inputs: ``forward(x)`` with ``x`` ``[B, C_in, H, W]``, ``H`` and ``W`` multiples of 4.
     """
 
-    data_arguments = {
-        "channels_a": "channels_a",
-        "channels_b": "channels_b",
-        "image_size": "image_size",
-    }
+    data_arguments = TWO_DOMAIN_DATA
 
     def __init__(
         self,
@@ -84,10 +159,8 @@ class CycleGANGenerator(Generator):
         num_blocks: int = 9,
         norm: str = "instance",
     ) -> None:
-        check_positive_int(channels_a, "channels_a")
-        check_positive_int(channels_b, "channels_b")
-        self.direction = check_choice(direction, "direction", DIRECTIONS)
-        cin, cout = (channels_a, channels_b) if direction == "a2b" else (channels_b, channels_a)
+        cin, cout = domain_channels(channels_a, channels_b, direction)
+        self.direction = direction
         super().__init__(encoding_dims=cin)
         if isinstance(image_size, Sequence) and not isinstance(image_size, str):
             image_size = image_size[0] if len(set(image_size)) == 1 else image_size
@@ -129,44 +202,3 @@ class CycleGANGenerator(Generator):
                 f"{x.shape[-2]}x{x.shape[-1]}"
             )
         return self.main(x)
-
-    def sampler(self, sample_size: int, device: Any) -> list[torch.Tensor]:
-        """``sample_size`` random input images in [-1, 1] (shape checks, benchmarks; sample
-        grids translate a fixed real batch, :meth:`sample_grid`)."""
-        s = self.image_size
-        return [torch.rand(sample_size, self.in_channels, s, s, device=device) * 2.0 - 1.0]
-
-    def inverse(self, models: Mapping[str, nn.Module] | None) -> nn.Module | None:
-        """The generator of the other direction among ``models`` (``None`` if there is none)."""
-        found = [
-            m
-            for m in (models or {}).values()
-            if isinstance(m, CycleGANGenerator) and m.direction != self.direction
-        ]
-        if len(found) > 1:
-            raise ValueError(
-                f"{len(found)} CycleGAN generators translate {self.direction[::-1]}; a run "
-                "has one per direction"
-            )
-        return found[0] if found else None
-
-    @torch.no_grad()
-    def sample_grid(
-        self,
-        batch: Sequence[torch.Tensor] | None,
-        noise: Sequence[torch.Tensor],
-        models: Mapping[str, nn.Module] | None = None,
-    ) -> tuple[torch.Tensor, int]:
-        """The cycle of the fixed batch ``(images A, images B)``: rows of
-        ``A | G(A) | F(G(A))`` for ``a2b`` (``B | F(B) | G(F(B))`` for ``b2a``), label maps
-        in their palette; the third column needs the inverse generator among ``models``."""
-        if isinstance(batch, tuple | list) and len(batch) >= 2:
-            x = batch[0] if self.direction == "a2b" else batch[1]
-        else:
-            x = noise[0]
-        y = self(x)
-        columns = [display_images(x).to(y.dtype), display_images(y)]
-        inverse = self.inverse(models)
-        if inverse is not None:
-            columns.append(display_images(inverse(y)).to(y.dtype))
-        return torch.stack(columns, dim=1).flatten(0, 1), len(columns)

@@ -38,6 +38,7 @@ from ..losses.context_encoder import (
     ContextEncoderGeneratorLoss,
 )
 from ..losses.cyclegan import CycleGANDiscriminatorLoss, CycleGANGeneratorLoss
+from ..losses.discogan import DiscoGANDiscriminatorLoss, DiscoGANGeneratorLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from ..losses.pix2pix import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
 from ..losses.segmentation import SegmentationCrossEntropyLoss
@@ -56,6 +57,7 @@ from ..models.attribute_classifier import AttributeClassifier
 from ..models.biggan import BigGANGenerator
 from ..models.context_encoder import ContextEncoderDiscriminator, ContextEncoderGenerator
 from ..models.cyclegan import CycleGANGenerator
+from ..models.discogan import DiscoGANDiscriminator, DiscoGANGenerator
 from ..models.pix2pix import PatchGANDiscriminator, Pix2PixGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
 from ..models.segmentation import SegmentationNet
@@ -91,6 +93,8 @@ def torchgan_ext_register_models(registry):
     registry.register("segmentation_net", SegmentationNet)
     registry.register("context_encoder_generator", ContextEncoderGenerator)
     registry.register("context_encoder_discriminator", ContextEncoderDiscriminator)
+    registry.register("discogan_generator", DiscoGANGenerator)
+    registry.register("discogan_discriminator", DiscoGANDiscriminator)
 
 
 @hookimpl
@@ -112,6 +116,8 @@ def torchgan_ext_register_losses(registry):
     registry.register("segmentation_cross_entropy", SegmentationCrossEntropyLoss)
     registry.register("context_encoder_generator", ContextEncoderGeneratorLoss)
     registry.register("context_encoder_discriminator", ContextEncoderDiscriminatorLoss)
+    registry.register("discogan_generator", DiscoGANGeneratorLoss)
+    registry.register("discogan_discriminator", DiscoGANDiscriminatorLoss)
 
 
 @hookimpl

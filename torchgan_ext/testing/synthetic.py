@@ -42,7 +42,6 @@ class Synthetic(Dataset):
         scale: int | None = None,
         pairs: bool = False,
         pool: int = 64,
-        pairs: bool = False,
     ) -> None:
         g = torch.Generator().manual_seed(0)
         self.images = torch.rand(pool, channels, image_size, image_size, generator=g) * 2 - 1

@@ -150,6 +150,7 @@ def _overrides(tmp_path, out, steps):
     ]
 
 
+@pytest.mark.slow
 def test_digits_config_trains_through_torchgan_run_and_resumes_exactly(tmp_path):
     argv = [str(ROOT / "configs" / "discogan_digits.yaml"), "--device", "cpu"]
     sets = [x for o in _overrides(tmp_path, "a", 6) for x in ("--set", o)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -115,30 +115,17 @@ def up_stack(in_channels: int, side: int, base: int, out_channels: int) -> list[
     return modules
 
 
-class MaskedBatch(tuple):
-    """``(inputs, target, weights, hole)`` of :meth:`ContextEncoderGenerator.mask_batch`."""
+class MaskedBatch(NamedTuple):
+    """What :meth:`ContextEncoderGenerator.mask_batch` returns."""
 
-    __slots__ = ()
-
-    @property
-    def inputs(self) -> torch.Tensor:
-        """The masked images (the generator's input)."""
-        return self[0]
-
-    @property
-    def target(self) -> torch.Tensor:
-        """The real content of the predicted region."""
-        return self[1]
-
-    @property
-    def weights(self) -> torch.Tensor:
-        """Per-pixel weights of the L2 loss over the prediction (``[B, 1, h, w]``)."""
-        return self[2]
-
-    @property
-    def hole(self) -> torch.Tensor:
-        """1 where the input was filled, over the whole image (``[B, 1, H, W]``)."""
-        return self[3]
+    #: The masked images (the generator's input).
+    inputs: torch.Tensor
+    #: The real content of the predicted region.
+    target: torch.Tensor
+    #: Per-pixel weights of the L2 loss over the prediction (``[B, 1, h, w]``).
+    weights: torch.Tensor
+    #: 1 where the input was filled, over the whole image (``[B, 1, H, W]``).
+    hole: torch.Tensor
 
 
 class ContextEncoderGenerator(Generator):
@@ -257,7 +244,7 @@ class ContextEncoderGenerator(Generator):
             around = F.max_pool2d(hole, 2 * o + 1, 1, o) if o > 0 else hole
             weights = hole + self.overlap_weight * (around - hole)
         inputs = images * (1.0 - hole) + self.fill.to(images.dtype) * hole
-        return MaskedBatch((inputs, target, weights, hole))
+        return MaskedBatch(inputs, target, weights, hole)
 
     def paste(self, inputs: torch.Tensor, prediction: torch.Tensor, hole: torch.Tensor):
         """The completed images: the prediction in the hole, the input elsewhere."""

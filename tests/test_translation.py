@@ -267,7 +267,8 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# the shipped Cityscapes configs train on a miniature Cityscapes tree
+# the shipped Cityscapes configs (pix2pix_cityscapes.yaml, cyclegan_cityscapes.yaml) train on a
+# miniature Cityscapes tree
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "label_format"),

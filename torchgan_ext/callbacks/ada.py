@@ -9,8 +9,10 @@ probability :math:`p`. The overfitting heuristic
 .. math::
     r_t = \\mathbb E\\left[\\operatorname{sign}(D(x_{real}) - \\tau)\\right]
 
-(:math:`\\tau = 0`, the decision boundary of logits, hinge and Wasserstein critics) is measured
-over the real images the discriminators judged in the last ``interval`` steps, and then
+(:math:`\\tau` = ``threshold``: by default 0, the decision boundary of logits, hinge and
+Wasserstein critics, or 0.5 when the run's discriminator loss is least-squares with targets 0
+and 1, whose scores lie around 0..1 so that :math:`\\operatorname{sign}(D)` would always be 1)
+is measured over the real images the discriminators judged in the last ``interval`` steps, and then
 
 .. math::
     p \\leftarrow \\operatorname{clip}_{[0, 1]}\\left(p + \\operatorname{sign}(r_t - r_{target})
@@ -40,7 +42,8 @@ from typing import Any
 import torch
 
 from ..augment.ada import ADA_GROUPS, GEOMETRIC_GROUPS, ada_augment, check_groups
-from .augment import DiscriminatorAugment, check_probability, discriminators
+from ..losses.train_ops import least_squares_threshold
+from .augment import DiscriminatorAugment, check_probability, discriminators, shared
 
 __all__ = ["ADA"]
 
@@ -70,8 +73,10 @@ class ADA(DiscriminatorAugment):
         speed_kimg: ``p`` can change by 1 over this many thousand real images.
         interval: Adjust ``p`` every this many steps (4 in the paper).
         groups: Any of ``blit``, ``geom``, ``color`` (all three by default).
-        threshold: :math:`\\tau`, D's decision boundary (0 for logits; 0.5 for a least-squares
-            discriminator with targets 0 and 1).
+        threshold: :math:`\\tau`, D's decision boundary. ``null`` (the default): the midpoint
+            of the targets when a discriminator loss of the run is least-squares
+            (``gan_mode: lsgan`` of CycleGAN/pix2pix, ``least_squares_discriminator``: 0.5 for
+            targets 0 and 1), else 0 (logits, hinge and Wasserstein critics).
     """
 
     choice_arg = "groups"
@@ -83,7 +88,7 @@ class ADA(DiscriminatorAugment):
         speed_kimg: float = 500.0,
         interval: int = 4,
         groups: Sequence[str] = ADA_GROUPS,
-        threshold: float = 0.0,
+        threshold: float | None = None,
     ) -> None:
         super().__init__()
         self.target = None if target is None else check_probability(target, "target")
@@ -94,9 +99,14 @@ class ADA(DiscriminatorAugment):
             raise ValueError(f"speed_kimg: must be a positive number, got {speed_kimg!r}")
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
             raise ValueError(f"interval: must be a positive integer, got {interval!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise TypeError(f"threshold: must be a number, got {threshold!r}")
-        self.speed_kimg, self.interval, self.threshold = float(speed_kimg), interval, threshold
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float)
+        ):
+            raise TypeError(f"threshold: must be a number or null, got {threshold!r}")
+        self.speed_kimg, self.interval = float(speed_kimg), interval
+        #: The given ``threshold``; :attr:`threshold` is the one in use (set at the start).
+        self.threshold_arg = threshold
+        self.threshold = 0.0 if threshold is None else float(threshold)
         self.groups = check_groups(groups)
         #: ``[sum of signs, number of real images]`` since the last adjustment (device).
         self.stats = torch.zeros(2)
@@ -116,8 +126,17 @@ class ADA(DiscriminatorAugment):
     def validate(self, trainer: Any) -> None:
         """Also: some discriminator loss of the run judges real images."""
         super().validate(trainer)
+        self.threshold = self._threshold(trainer)
         if self.target is None:
             return
+        for name, model in discriminators(trainer).items():
+            judges = getattr(model, "judges", None)
+            if isinstance(judges, str) and "region" in judges:
+                raise ValueError(
+                    f"target: discriminator {name!r} judges {judges}, cut from the real batch "
+                    "by its loss, so ADA cannot tell its real calls; give a fixed p with "
+                    "target: null"
+                )
         real_args = {"real_inputs", "batch"}
         judged = [
             name
@@ -135,6 +154,16 @@ class ADA(DiscriminatorAugment):
     # -- hooks ----------------------------------------------------------------------------
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         return ada_augment(images, self.p, self.groups)
+
+    def augment_pair(
+        self, images: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        moving = tuple(g for g in self.groups if g in GEOMETRIC_GROUPS)
+        if moving:
+            images, condition = shared(lambda t: ada_augment(t, self.p, moving), images, condition)
+        if "color" in self.groups:
+            images = ada_augment(images, self.p, ("color",))
+        return images, condition
 
     def before_forward(self, images: torch.Tensor) -> None:
         self._pending.clear()
@@ -169,7 +198,21 @@ class ADA(DiscriminatorAugment):
             self.stats[0] += weight * total
             self.stats[1] += weight * n
 
+    def _threshold(self, trainer: Any) -> float:
+        """The given ``threshold``, or the least-squares midpoint of the run's losses, or 0."""
+        if self.threshold_arg is not None:
+            return float(self.threshold_arg)
+        losses = getattr(trainer, "losses", {}) or {}
+        midpoints = {least_squares_threshold(loss) for loss in losses.values()} - {None}
+        if len(midpoints) > 1:
+            raise ValueError(
+                f"threshold: the run's least-squares losses have different targets (midpoints "
+                f"{sorted(midpoints)}); give threshold"
+            )
+        return midpoints.pop() if midpoints else 0.0
+
     def on_train_start(self, trainer: Any) -> None:
+        self.threshold = self._threshold(trainer)
         self.p = self.p.to(trainer.device)
         self.rt = self.rt.to(trainer.device)
         self.stats = self.stats.to(trainer.device)

@@ -9,7 +9,15 @@ mode:
 * every call of the discriminator in a training step is augmented, real and generated images,
   in the discriminator and in the generator step, as both papers require; the generator step's
   gradients pass through the differentiable augmentation to the generator;
-* further inputs (labels of conditional/projection discriminators) are passed on untouched;
+* further inputs (labels of conditional/projection discriminators) are passed on untouched,
+  except the condition image of a ``conditional`` discriminator (pix2pix's PatchGAN,
+  ``D(image, condition)`` with a condition of the same height and width): the pair is
+  transformed together, so it stays pixel-aligned. Every pixel-moving or masking operation
+  (DiffAugment's ``translation`` and ``cutout``, ADA's ``blit`` and ``geom``) is applied once
+  to ``cat([image, condition], 1)`` with the same random parameters; colour operations
+  (``color``) change only the judged image, since the condition is an input, the same for real
+  and generated pairs, and a colour change computed over the concatenated channels (saturation)
+  would mix the two images;
 * nothing is added to the model, so checkpoint keys do not change and the run's weights load
   into a plain model; evaluation and sample grids (eval mode) see unaugmented images;
 * a hook is per model, not per loss, so any registered loss works unchanged.
@@ -24,7 +32,7 @@ work with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -32,9 +40,16 @@ from torch import nn
 from torchgan.models import Discriminator
 
 from ..augment.diffaugment import GEOMETRIC_POLICIES, check_policy, diff_augment
+from ..losses.train_ops import judged_reals
 from .base import Callback
 
-__all__ = ["DiffAugment", "DiscriminatorAugment", "check_probability", "discriminators"]
+__all__ = [
+    "DiffAugment",
+    "DiscriminatorAugment",
+    "check_probability",
+    "discriminators",
+    "shared",
+]
 
 
 def discriminators(trainer: Any) -> dict[str, nn.Module]:
@@ -48,14 +63,17 @@ def discriminators(trainer: Any) -> dict[str, nn.Module]:
 
 def _per_pixel(model: nn.Module, trainer: Any) -> bool:
     """Whether ``model`` answers a real batch with a map the size of the images."""
-    real = trainer.real_inputs
+    try:
+        real, condition = judged_reals(model, trainer.real_inputs, trainer.labels)
+    except ValueError:  # judges images its loss makes: compare with the batch's first element
+        real, condition = trainer.real_inputs, None
     if not (isinstance(real, torch.Tensor) and real.dim() == 4):
         return False
     args: list[Any] = [real[:2]]
     if getattr(model, "label_type", "none") != "none":
-        if trainer.labels is None:
+        if condition is None:
             return False
-        args.append(trainer.labels[:2])
+        args.append(condition[:2])
     was_training = model.training
     model.eval()
     try:
@@ -70,6 +88,28 @@ def _per_pixel(model: nn.Module, trainer: Any) -> bool:
         isinstance(o, torch.Tensor) and o.dim() == 4 and o.shape[-2:] == real.shape[-2:]
         for o in outs
     )
+
+
+def _aligned(images: torch.Tensor, condition: Any) -> bool:
+    """Whether ``condition`` is an image batch pixel-aligned with ``images``."""
+    return (
+        isinstance(condition, torch.Tensor)
+        and condition.dim() == 4
+        and condition.is_floating_point()
+        and condition.shape[0] == images.shape[0]
+        and condition.shape[-2:] == images.shape[-2:]
+    )
+
+
+def shared(
+    augment: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    condition: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``augment`` applied once to ``cat([images, condition], 1)``, split back."""
+    c = images.size(1)
+    both = augment(torch.cat([images, condition.to(images.dtype)], 1))
+    return both[:, :c], both[:, c:].to(condition.dtype)
 
 
 class DiscriminatorAugment(Callback):
@@ -87,6 +127,12 @@ class DiscriminatorAugment(Callback):
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """The augmented batch (differentiable)."""
+        raise NotImplementedError
+
+    def augment_pair(
+        self, images: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented ``images`` and their pixel-aligned ``condition`` (see the module docs)."""
         raise NotImplementedError
 
     def geometric(self) -> list[str]:
@@ -118,6 +164,9 @@ class DiscriminatorAugment(Callback):
         if not (isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point()):
             return None
         self.before_forward(x)
+        condition = args[1] if len(args) > 1 else None
+        if getattr(module, "conditional", False) and _aligned(x, condition):
+            return (*self.augment_pair(x, condition), *args[2:])
         return (self.augment(x), *args[1:])
 
     def before_forward(self, images: torch.Tensor) -> None:
@@ -155,6 +204,21 @@ class DiffAugment(DiscriminatorAugment):
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         return diff_augment(images, self.policy)
+
+    def augment_pair(
+        self, images: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if "color" in self.policy:
+            images = diff_augment(images, ("color",))
+        rest = tuple(p for p in self.policy if p != "color")
+        return (
+            shared(lambda t: diff_augment(t, rest), images, condition)
+            if rest
+            else (
+                images,
+                condition,
+            )
+        )
 
     def geometric(self) -> list[str]:
         return [p for p in self.policy if p in GEOMETRIC_POLICIES]

@@ -22,6 +22,13 @@ tuple is read at element ``output`` (default 0): U-Net GAN's ``(global, per-pixe
 global score, StarGAN's ``(source map, class logits)`` and AC-GAN's ``(score, logits)`` -> the
 real/fake score. Anything else is refused with an error naming ``model``.
 
+**What is real.** The images a discriminator judges come from
+:func:`~torchgan_ext.losses.train_ops.judged_reals`: the batch's first element; its second for
+a translation discriminator with ``judges: b`` (CycleGAN's ``discriminator``, pix2pix's
+PatchGAN); pix2pix's conditional PatchGAN is called ``D(image, condition)`` as its loss does.
+Discriminators of images their loss builds (the Context Encoder's region, SRGAN's
+high-resolution half of ``(lr, hr)``) are refused before training.
+
 **Conditional models.** A discriminator with ``label_type != "none"`` judges real images with
 the batch's labels (a batch without labels is refused) and generated ones with the labels they
 were generated for (torchgan's conventions, as the standard losses). R2 and LeCam draw their own
@@ -43,7 +50,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .._validation import check_bool, check_int, check_number
 from ..losses.regularisers import gradient_squared_norms, lecam_regulariser, update_anchor
-from ..losses.train_ops import generate, judge, labels_for
+from ..losses.train_ops import generate, judge, judged_reals, labels_for
 from .base import Callback
 
 __all__ = ["DiscriminatorRegulariser", "R1Penalty", "R2Penalty", "LeCam"]
@@ -127,6 +134,11 @@ class DiscriminatorRegulariser(Callback):
             )
         return _score(judge(d, images, labels), self.output, type(d).__name__, images.size(0))
 
+    def reals(self, trainer: Any, d: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real images ``d`` judges and their labels or condition image
+        (:func:`~torchgan_ext.losses.train_ops.judged_reals`)."""
+        return judged_reals(d, trainer.real_inputs, trainer.labels)
+
     def fakes(self, trainer: Any, d: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A generated batch the size of the real one, and the labels to judge it with."""
         g = getattr(trainer, "generator", None)
@@ -158,7 +170,7 @@ class DiscriminatorRegulariser(Callback):
         score and the inputs it needs are there (errors name ``model`` or ``output``)."""
         d = self._discriminator(trainer)
         self._optimizer(trainer, d)
-        real, labels = trainer.real_inputs, trainer.labels
+        real, labels = self.reals(trainer, d)
         if not isinstance(real, torch.Tensor):
             raise TypeError("model: the batch has no image tensor to regularise on")
         # eval mode and a forked RNG: the check changes no statistics and no random numbers
@@ -237,7 +249,7 @@ class R1Penalty(DiscriminatorRegulariser):
         return 0.5 * self.gamma * norms.mean()
 
     def regulariser(self, trainer: Any, d: nn.Module) -> torch.Tensor:
-        return self.penalty(d, trainer.real_inputs, trainer.labels)
+        return self.penalty(d, *self.reals(trainer, d))
 
 
 class R2Penalty(R1Penalty):
@@ -304,7 +316,7 @@ class LeCam(DiscriminatorRegulariser):
 
     def regulariser(self, trainer: Any, d: nn.Module) -> torch.Tensor:
         fake, fake_labels = self.fakes(trainer, d)
-        d_real = self.scores(d, trainer.real_inputs, trainer.labels)
+        d_real = self.scores(d, *self.reals(trainer, d))
         d_fake = self.scores(d, fake, fake_labels)
         decay = self.decay if trainer.step >= self.start_step else 0.0
         self.anchor_real = update_anchor(self.anchor_real, d_real.mean(), decay)

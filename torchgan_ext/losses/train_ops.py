@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["GeneratorStep", "DiscriminatorStep"]
+__all__ = ["GeneratorStep", "DiscriminatorStep", "judged_reals", "least_squares_threshold"]
 
 
 def check_labels(generator: Any, discriminator: Any, has_labels: bool, judge_real: bool) -> None:
@@ -89,6 +89,55 @@ def judge(discriminator: Any, images: torch.Tensor, labels: torch.Tensor | None)
     if getattr(discriminator, "label_type", "none") == "none":
         return discriminator(images)
     return discriminator(images, labels)
+
+
+def judged_reals(
+    discriminator: Any, real_inputs: Any, labels: Any
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What ``discriminator`` judges as real in the batch ``(real_inputs, labels)``, and what
+    it is conditioned on: ``D(images)`` or ``D(images, condition)``.
+
+    * a translation discriminator with ``judges == "b"`` (CycleGAN's / DiscoGAN's ``D_B``,
+      pix2pix's PatchGAN) judges the batch's second element, ``judges == "a"`` its first;
+    * a ``conditional`` one (pix2pix's PatchGAN) is conditioned on the other element;
+    * any other discriminator judges the first element, with the labels when its
+      ``label_type`` is not ``"none"`` (torchgan's conventions).
+
+    Raises:
+        ValueError: The discriminator judges something made by its loss (``judges`` is neither
+            ``"a"`` nor ``"b"``: the Context Encoder's region, SRGAN's high-resolution image),
+            or a translation discriminator's batch is not a pair of image tensors.
+    """
+    judges = getattr(discriminator, "judges", None)
+    if judges is None:
+        conditioned = getattr(discriminator, "label_type", "none") != "none"
+        return real_inputs, labels if conditioned else None
+    if judges not in ("a", "b"):
+        raise ValueError(
+            f"model: {type(discriminator).__name__} judges {judges}, not an image of the "
+            "batch as it is; supported: discriminators of the batch's images (also with "
+            "labels), CycleGAN/DiscoGAN's and pix2pix's PatchGANs"
+        )
+    pair = (real_inputs, labels)
+    if not all(isinstance(t, torch.Tensor) and t.dim() == 4 for t in pair):
+        raise ValueError(
+            f"model: {type(discriminator).__name__} judges domain {judges!r} of image pairs, but "
+            "the batch is not a pair of image tensors"
+        )
+    images, other = (labels, real_inputs) if judges == "b" else pair
+    return images, other if getattr(discriminator, "conditional", False) else None
+
+
+def least_squares_threshold(loss: Any) -> float | None:
+    """The midpoint of the real and fake targets of a least-squares discriminator loss
+    (``gan_mode: lsgan``, torchgan's ``LeastSquaresDiscriminatorLoss`` with ``a``, ``b``);
+    ``None`` for other losses."""
+    if getattr(loss, "gan_mode", None) == "lsgan":
+        return 0.5  # targets 0 (fake) and 1 (real)
+    a, b = getattr(loss, "a", None), getattr(loss, "b", None)
+    if type(loss).__name__ == "LeastSquaresDiscriminatorLoss" and None not in (a, b):
+        return (float(a) + float(b)) / 2
+    return None
 
 
 class GeneratorStep:

@@ -333,6 +333,9 @@ class ContextEncoderDiscriminator(ConvDiscriminator):
     """
 
     data_arguments = {"channels": "channels", "image_size": "image_size"}
+    #: What it judges: the region its loss cuts from the images or fills in (read by
+    #: callbacks that judge the batch themselves, which refuse it).
+    judges = "the region predicted by the context encoder"
 
     def __init__(
         self,

@@ -261,6 +261,10 @@ class SRGANDiscriminator(Discriminator):
         negative_slope: Slope of the LeakyReLU (0.2).
     """
 
+    #: What it judges: the high-resolution image of an ``(lr, hr)`` pair, picked by its loss
+    #: (read by callbacks that judge the batch themselves, which refuse it).
+    judges = "the high-resolution image of (lr, hr) pairs"
+
     data_arguments = {"in_channels": "channels"}
 
     def __init__(

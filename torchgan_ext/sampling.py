@@ -10,9 +10,10 @@ generator's inputs:
   GAN, ACGAN, conditional SAGAN/BigGAN; the labels are the sampler's second input): ``N``
   images per chosen class (default every class) into ``generated/class_<k>/``; every class
   gets the same noise;
-* **image to image** (generators with ``sample_grid``: super-resolution, translation): the
-  first ``N`` images of an ``inputs`` folder (sorted by path), each written under its own
-  name; a generator that also takes a target domain (StarGAN) writes one folder per target
+* **image to image** (generators with ``sample_grid``: super-resolution, translation,
+  inpainting): the first ``N`` images of an ``inputs`` folder (sorted by path), each written
+  under its own name (an inpainting generator's ``inpaint(x)``, the completed image, where it
+  has one); a generator that also takes a target domain (StarGAN) writes one folder per target
   (``generated/<attribute>+<attribute>/``), by default one per attribute set alone.
 
 The noise is drawn on the CPU from ``seed`` in a forked RNG, once for all ``N`` images, so the
@@ -298,14 +299,19 @@ def _translate(
         rel = path.relative_to(root).with_suffix(".png")
         try:
             if targets is None:
-                written.append(_save(g(x)[0], out / rel))
+                # inpainting generators (the Context Encoder) mask, predict and paste themselves
+                inpaint = getattr(g, "inpaint", None)
+                y = inpaint(x) if callable(inpaint) else g(x)
+                written.append(_save(y[0], out / rel))
                 continue
             for label, vec in targets:
                 y = g(x, vec.unsqueeze(0).to(run.device))
                 written.append(_save(y[0], out / label / rel))
         except (RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0]
-            raise ConfigError(f"{path}: the generator cannot take this image: {first}") from e
+            raise ConfigError(
+                f"{path}: the generator cannot take this image: {first}", file="--input"
+            ) from e
     folders = [label for label, _ in targets] if targets else []
     return SampleResult(out, written, kind, folders)
 

@@ -171,6 +171,8 @@ class ContextEncoderGenerator(Generator):
     ) -> None:
         self.channels = check_positive_int(channels, "channels")
         super().__init__(encoding_dims=self.channels)
+        #: Channels of the input images (the name ``--sample`` and the other image generators use).
+        self.in_channels = self.channels
         self.image_size = square_side(image_size, minimum=16)
         self.mask = check_choice(mask, "mask", MASKS)
         self.overlap = check_int(overlap, "overlap")
@@ -255,6 +257,18 @@ class ContextEncoderGenerator(Generator):
             prediction = full
         return inputs * (1.0 - hole) + prediction.to(inputs.dtype) * hole
 
+    def inpaint(self, images: torch.Tensor) -> torch.Tensor:
+        """Complete ``images`` ``[B, C, H, W]``: drop the mask's region, predict it, paste it.
+
+        Returns the completed images (the input outside the hole), as ``--sample`` writes them.
+        """
+        return self._complete(images)[1]
+
+    def _complete(self, images: torch.Tensor) -> tuple[MaskedBatch, torch.Tensor]:
+        """``(mask_batch(images), completed images)``: one mask for both."""
+        masked = self.mask_batch(images)
+        return masked, self.paste(masked.inputs, self(masked.inputs), masked.hole)
+
     def sampler(self, sample_size: int, device: Any) -> list[torch.Tensor]:
         """``sample_size`` random masked images (shape checks; grids use a real batch)."""
         images = torch.rand(sample_size, self.channels, self.image_size, self.image_size) * 2 - 1
@@ -274,10 +288,8 @@ class ContextEncoderGenerator(Generator):
             images = batch
         else:
             images = noise[0]
-        masked = self.mask_batch(images)
-        out = self(masked.inputs)
-        done = self.paste(masked.inputs, out, masked.hole)
-        columns = [masked.inputs.to(out.dtype), done.to(out.dtype), images.to(out.dtype)]
+        masked, done = self._complete(images)
+        columns = [masked.inputs.to(done.dtype), done, images.to(done.dtype)]
         return torch.stack(columns, dim=1).flatten(0, 1), 3
 
 

@@ -262,3 +262,23 @@ def test_num_real_larger_than_the_split_is_an_error_naming_it(tmp_path, digits_t
 
     with pytest.raises(ValueError, match=r"^num_real: 5000 is larger than the train split"):
         metric.validate(_Trainer())  # the launcher's preflight: before any training
+
+
+def test_real_features_of_uint8_batches_equal_those_of_float_batches(tmp_path):
+    """``output: uint8`` (and the decoded cache) give uint8 batches: the metric reads them as
+    the trainer does (float in [-1, 1]), so the real features do not change."""
+    from torchgan_ext.data import CelebA
+    from torchgan_ext.data.collate import collate
+    from torchgan_ext.testing import write_celeba
+
+    root = write_celeba(tmp_path, 8, size=(40, 32)).root
+    features = {}
+    for output in ("uint8", "float"):
+        dataset = CelebA(root, split="all", crop_size=32, image_size=16, output=output)
+        loader = DataLoader(dataset, batch_size=4, collate_fn=collate)
+        metric = _fid(
+            tmp_path, extractor=TinyFeatureExtractor(in_channels=3), num_real=8, cache=False
+        )
+        features[output] = metric.real_features(loader, "train", CPU)[0]
+    assert torch.allclose(features["uint8"], features["float"], atol=1e-6)
+    assert features["float"].std(0).min() > 0  # real, distinct features

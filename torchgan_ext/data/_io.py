@@ -34,6 +34,7 @@ __all__ = [
     "read_bytes",
     "read_image",
     "to_unit_range",
+    "unit_range_batch",
     "finish_image",
     "OUTPUTS",
     "resize_image",
@@ -153,6 +154,21 @@ def to_unit_range(image: torch.Tensor) -> torch.Tensor:
     """
     out = image.to(torch.float32, memory_format=torch.contiguous_format)
     return out.div_(127.5).sub_(1.0)
+
+
+def unit_range_batch(
+    images: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format
+) -> torch.Tensor:
+    """A ``uint8`` image batch ``[B, C, H, W]`` in [0, 255] -> ``float32`` in [-1, 1] (laid out
+    as ``memory_format``); any other tensor as it is.
+
+    Datasets with ``output: uint8`` and the decoded cache yield ``uint8`` batches; whatever
+    takes images from a loader (the trainer's :func:`torchgan_ext.trainer.prepare_batch`, the
+    metrics' real images) converts them with this, on the device.
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        return images
+    return images.to(torch.float32, memory_format=memory_format).div_(127.5).sub_(1.0)
 
 
 def resize_image(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

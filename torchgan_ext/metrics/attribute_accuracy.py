@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 from torchgan.metrics import EvaluationMetric
 
 from .._validation import check_bool, check_choice
+from ..data._io import unit_range_batch
 from ..losses.classification import predict_attributes
 from ..losses.stargan import CLASSIFICATION_MODES
 from ..models.attribute_labels import as_attribute_vector, flip_attribute, is_domain_index
@@ -106,7 +107,8 @@ class _RealImagesMetric(EvaluationMetric):
         self, loader: Any, device: torch.device | str
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(images, labels)`` on ``device``, at most ``max_images`` images in all; the data
-        pipeline's randomness runs in a forked RNG (training's streams are untouched)."""
+        pipeline's randomness runs in a forked RNG (training's streams are untouched). ``uint8``
+        image batches become float in [-1, 1], as the trainer's."""
         seen = 0
         devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -123,7 +125,7 @@ class _RealImagesMetric(EvaluationMetric):
                         break
                     x, labels = x[:keep], labels[:keep]
                 seen += x.size(0)
-                yield x.to(device), labels.to(device)
+                yield unit_range_batch(x.to(device)), unit_range_batch(labels.to(device))
         if seen == 0:
             raise ValueError(f"metric {self.name!r}: the evaluation split is empty")
 

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Subset
 from torchgan.metrics import EvaluationMetric
 
 from .._validation import check_choice, check_int
+from ..data._io import unit_range_batch
 from ..weights import module_digest, sha256_file_cached
 from .cache import RealFeatureCache, cache_key, item_image
 from .features import FeatureExtractor, Output, build_feature_extractor, check_extractor
@@ -386,7 +387,7 @@ class RealReferenceMetric(GeneratorMetric):
             torch.manual_seed(REAL_SUBSET_SEED)
             with torch.no_grad():
                 for batch in sub_loader:
-                    out.append(extractor(item_image(batch).to(device)))
+                    out.append(extractor(unit_range_batch(item_image(batch).to(device))))
         return torch.cat(out)
 
     def _warn_few(self, n: int, d: int) -> None:

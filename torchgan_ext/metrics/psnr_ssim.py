@@ -46,6 +46,7 @@ from torchmetrics.functional.image import (
 )
 
 from .._validation import check_choice, check_int, check_positive_int
+from ..data._io import unit_range_batch
 from ..models.srgan import bicubic_upscale, sr_pair
 
 __all__ = [
@@ -222,7 +223,7 @@ class _SRQualityMetric(EvaluationMetric):
                         if left <= 0:
                             break
                         lr, hr = lr[:left], hr[:left]
-                    lr, hr = lr.to(device), hr.to(device)
+                    lr, hr = unit_range_batch(lr.to(device)), unit_range_batch(hr.to(device))
                     scale = hr.shape[-1] // lr.shape[-1]
                     if border is None:
                         border = scale

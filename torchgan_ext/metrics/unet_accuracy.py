@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchgan.metrics import EvaluationMetric
 
+from ..data._io import unit_range_batch
 from ..losses.cutmix import cutmix_masks, mix
 from ..losses.unet import generator_inputs, unet_outputs
 
@@ -81,11 +82,11 @@ class UNetCutMixAccuracy(EvaluationMetric):
             if self.max_batches is not None and i >= self.max_batches:
                 break
             if isinstance(batch, tuple | list):
-                real = batch[0].to(device)
+                real = unit_range_batch(batch[0].to(device))
                 has_labels = len(batch) > 1 and isinstance(batch[1], torch.Tensor)
                 labels = batch[1].to(device) if has_labels else None
             else:
-                real, labels = batch.to(device), None
+                real, labels = unit_range_batch(batch.to(device)), None
             b, _, h, w = real.shape
             inputs, _ = generator_inputs(generator, b, device, labels, rng=rng)
             fake = generator(*inputs).to(real.dtype)

@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from ..data._io import unit_range_batch
+
 __all__ = ["resolve_device", "move_to_device", "prepare_batch"]
 
 
@@ -45,7 +47,7 @@ def prepare_batch(
             if out.dtype == torch.uint8:
                 # the loader's uint8 batches may be channels-last (data.collate): the cast
                 # copies anyway, so it lays the batch out as the run wants for free
-                out = out.to(torch.float32, memory_format=layout).div_(127.5).sub_(1.0)
+                out = unit_range_batch(out, layout)
             elif channels_last:
                 out = out.contiguous(memory_format=layout)
         return out

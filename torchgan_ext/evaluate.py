@@ -144,9 +144,12 @@ def evaluate(
             args = trainer._get_arguments(trainer.metric_arg_maps[cls_name])
             value = metric.metric_ops(**args)
             values[item.name] = float(_json_value(value))
-        trainer.metric_protocols()  # adds the generator (ema/raw) to each protocol record
         for item, metric in zip(config.metrics, trainer.metrics.values(), strict=True):
-            details[item.name] = _json_value(dict(getattr(metric, "last_result", {}) or {}))
+            detail = dict(getattr(metric, "last_result", {}) or {})
+            protocol = trainer.metric_protocol(metric)  # with the generator (ema/raw)
+            if protocol is not None:
+                detail["protocol"] = protocol
+            details[item.name] = _json_value(detail)
     finally:
         for m, mode in zip(models, modes, strict=True):
             m.train(mode)

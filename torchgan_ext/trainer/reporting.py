@@ -116,15 +116,22 @@ class Reporting:
                 self._logged_protocols[label] = protocol
         return values
 
+    def metric_protocol(self, metric: Any) -> dict[str, Any] | None:
+        """A copy of ``metric``'s protocol record (its ``last_result``), or ``None``, with
+        ``generator``: ``ema`` when the run keeps an EMA generator and the metric evaluates it
+        (its ``use_ema``, true where absent), else ``raw``."""
+        protocol = (getattr(metric, "last_result", None) or {}).get("protocol")
+        if protocol is None:
+            return None
+        ema = "generator" in self.ema and getattr(metric, "use_ema", True)
+        return {**protocol, "generator": "ema" if ema else "raw"}
+
     def metric_protocols(self) -> dict[str, dict[str, Any]]:
-        """The protocol record of every metric that keeps one (its ``last_result``), with
-        ``generator``: ``ema`` when the run keeps an EMA generator (evaluated), else ``raw``."""
-        generator = "ema" if "generator" in self.ema else "raw"
+        """:meth:`metric_protocol` of every metric that keeps one, by metric label."""
         out = {}
         for cls_name, metric in (self.metrics or {}).items():
-            protocol = (getattr(metric, "last_result", None) or {}).get("protocol")
+            protocol = self.metric_protocol(metric)
             if protocol is not None:
-                protocol["generator"] = generator
                 out[self.metric_names.get(cls_name, cls_name)] = protocol
         return out
 

@@ -45,7 +45,8 @@ VARIANTS: dict[str, list[dict]] = {
         {"name": "diffaugment", "args": {"policy": ["color", "translation", "cutout"]}}
     ],
     "ada": [{"name": "ada", "args": {"target": 0.6, "speed_kimg": "{speed}"}}],
-    "lecam": [{"name": "lecam", "args": {}}],
+    # EMA anchors from step 0 (the default start_step, 1000, is past these short runs)
+    "lecam": [{"name": "lecam", "args": {"start_step": 0}}],
 }
 
 

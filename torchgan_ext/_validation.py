@@ -42,6 +42,9 @@ def close_matches(
     """
     choices = sorted(str(c) for c in choices)
     close = difflib.get_close_matches(str(name), choices, n=n, cutoff=0.6)
+    key = str(name).lower()
+    if not close and len(key) >= 3:  # an abbreviation: 'tiny' -> 'tiny_feature_extractor'
+        close = [c for c in choices if key in c.lower()][:n]
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"
     if not choices:

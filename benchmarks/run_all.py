@@ -15,7 +15,7 @@ trainer). Results go to a JSON file.
     python benchmarks/run_all.py                          # CPU: paper sizes, batch capped at 8
     python benchmarks/run_all.py --device cuda --compile  # GPU: paper batch sizes
     python benchmarks/run_all.py --families dcgan sagan --steps 5 --batch 4
-    python benchmarks/run_all.py --modes fp32 fp32+diffaugment fp32+ada   # augmentation cost
+    python benchmarks/run_all.py --modes fp32 fp32+diffaugment fp32+ada fp32+r1 fp32+lecam
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ MODES = {
     # the small-data switches (docs/augmentation.md): their cost vs plain fp32
     "fp32+diffaugment": {"precision": "fp32", "callbacks": [{"name": "diffaugment"}]},
     "fp32+ada": {"precision": "fp32", "callbacks": [{"name": "ada", "args": {"p": 0.5}}]},
+    # the regularisers (docs/regularisers.md): lazy R1 (every 16 steps) and LeCam (every step)
+    "fp32+r1": {"precision": "fp32", "callbacks": [{"name": "r1_penalty", "args": {"every": 16}}]},
+    "fp32+lecam": {"precision": "fp32", "callbacks": [{"name": "lecam"}]},
 }
 #: U-Net GAN's per-pixel discriminator takes pixel-preserving augmentations only.
 PIXEL_SAFE = {"diffaugment": {"policy": ["color", "cutout"]}, "ada": {"groups": ["color"]}}

@@ -48,6 +48,7 @@ LAYERS = {
     "runner": 7,
     "evaluate": 8,
     "folder_evaluation": 8.5,
+    "commands": 8.7,
     "cli": 9,
     "__main__": 10,
     "__init__": 10,

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from . import commands
 from ._plugins import load_plugins
 from ._registry import REGISTRIES
 from .build import validate_names
@@ -76,55 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the config's metrics on the run's newest checkpoint (or CHECKPOINT), print "
         "them and write out_dir/metrics.json",
     )
-    p.add_argument(
-        "--sample",
-        nargs="+",
-        default=None,
-        metavar=("N", "CHECKPOINT"),
-        help="write N PNG images of the generator of the run's newest checkpoint (or "
-        "CHECKPOINT), EMA weights where kept, into out_dir/generated (no training data needed)",
-    )
-    p.add_argument(
-        "--raw", action="store_true", help="--sample: the trained weights instead of the EMA"
-    )
-    p.add_argument(
-        "--classes",
-        metavar="K,K",
-        help="--sample: class indices of a class-conditional generator (default all; N each, "
-        "one folder per class)",
-    )
-    p.add_argument(
-        "--target",
-        dest="targets",
-        action="append",
-        default=None,
-        metavar="ATTR,ATTR",
-        help="--sample: a target attribute set of a StarGAN-like generator (repeatable; "
-        "default one per attribute)",
-    )
-    p.add_argument(
-        "--input",
-        metavar="DIR",
-        help="--sample: the images a super-resolution or translation generator takes",
-    )
-    p.add_argument(
-        "--seed", type=int, default=None, help="--sample: seed of the noise (default: seed:)"
-    )
-    p.add_argument(
-        "--evaluate-folders",
-        nargs=2,
-        default=None,
-        metavar=("REAL", "GENERATED"),
-        help="score the images of folder GENERATED against folder REAL with --metrics (no "
-        "config); prints a table and the JSON",
-    )
-    p.add_argument(
-        "--metrics",
-        default=None,
-        metavar="NAMES",
-        help="--evaluate-folders: metric names (fid,kid,inception_score; default fid) or a YAML "
-        "list of {name, args}",
-    )
+    commands.add_sample_arguments(p)
+    commands.add_folder_arguments(p)
     p.add_argument(
         "--list",
         choices=sorted(REGISTRIES),
@@ -146,11 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train data-parallel with N processes on this machine (via torchrun)",
     )
-    p.add_argument(
-        "--build-cache",
-        action="store_true",
-        help="build (or check) the decoded dataset cache of data.cache and exit",
-    )
+    commands.add_build_cache_argument(p)
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     return p
 
@@ -262,53 +212,14 @@ def _check_flags(args: argparse.Namespace) -> None:
         )
     if args.nproc is not None and args.nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}", file="command line")
-    if args.build_cache and (args.evaluate is not None or args.resume or args.nproc):
-        raise ConfigError(
-            "--build-cache only builds the dataset cache; run training afterwards without it",
-            file="command line",
-        )
+    commands.check_build_cache_flags(args)
     if args.evaluate is not None and (args.resume or args.overwrite):
         flag = "--resume" if args.resume else "--overwrite"
         raise ConfigError(
             f"--evaluate does not train; {flag} has no meaning with it", file="command line"
         )
-    if args.sample is not None and (args.evaluate is not None or args.resume):
-        flag = "--evaluate" if args.evaluate is not None else "--resume"
-        raise ConfigError(f"--sample cannot be combined with {flag}", file="command line")
-    if args.sample is None:
-        for flag, value in (
-            ("--raw", args.raw or None),
-            ("--classes", args.classes),
-            ("--target", args.targets),
-            ("--input", args.input),
-            ("--seed", args.seed),
-        ):
-            if value is not None:
-                raise ConfigError(
-                    f"{flag} applies to --sample N [CHECKPOINT] only", file="command line"
-                )
-    if args.evaluate_folders is not None:
-        for flag, value in (
-            ("CONFIG", args.config),
-            ("--set", args.overrides or None),
-            ("--evaluate", args.evaluate),
-            ("--sample", args.sample),
-            ("--resume", args.resume or None),
-            ("--overwrite", args.overwrite or None),
-            ("--nproc", args.nproc),
-            ("--list", args.list),
-        ):
-            if value is not None:
-                raise ConfigError(
-                    f"--evaluate-folders takes no config; {flag} has no meaning with it",
-                    file="command line",
-                )
-    elif args.metrics is not None:
-        raise ConfigError(
-            "--metrics applies to --evaluate-folders only (a config lists its metrics: under "
-            "metrics:)",
-            file="command line",
-        )
+    commands.check_sample_flags(args)
+    commands.check_folder_flags(args)
     for spec in args.plugins:
         if not str(spec).strip() or str(spec).strip() == "no:":
             raise ConfigError(
@@ -340,12 +251,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         return EXIT_OK
 
     if args.evaluate_folders is not None:
-        from .folder_evaluation import evaluate_folders_command
-
-        load_plugins(list(args.plugins))
-        real, generated = args.evaluate_folders
-        device = check_device(args.device, "--device") if args.device else None
-        return evaluate_folders_command(real, generated, args.metrics or "fid", device=device)
+        return commands.run_evaluate_folders(args)
 
     if args.config is None and str(args.evaluate or "").endswith((".yaml", ".yml")):
         args.config, args.evaluate = args.evaluate, ""  # `--evaluate CONFIG.yaml`
@@ -379,24 +285,13 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         sys.stdout.write(dump_config(config))
         return EXIT_OK
     if args.build_cache:
-        return _build_cache(config)
+        return commands.run_build_cache(config)
     if args.evaluate is not None:
         from .evaluate import evaluate_command
 
         return evaluate_command(config, args.evaluate or None)
     if args.sample is not None:
-        from .sampling import sample_command
-
-        return sample_command(
-            config,
-            args.sample,
-            raw=args.raw,
-            classes=args.classes,
-            targets=args.targets,
-            inputs=args.input,
-            seed=args.seed,
-            overwrite=args.overwrite,
-        )
+        return commands.run_sample(config, args)
 
     from .runner import run
     from .trainer.preemption import StopRequest
@@ -414,26 +309,6 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     if result.metrics:  # the final evaluation (all values: out_dir/metrics.jsonl)
         values = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         print(f"metrics (step {result.metrics_step}): {values}")
-    return EXIT_OK
-
-
-def _build_cache(config: Any) -> int:
-    """``--build-cache``: build or check the caches of ``data.cache``, one line each."""
-    from .build import validate_names
-    from .loaders import build_caches
-
-    try:
-        validate_names(config)
-        infos = build_caches(config.data)
-    except ConfigError as e:
-        raise e.with_context(file=config.source) from e.__cause__
-    for info in infos:
-        size = f"{info.items} items, {info.nbytes / 2**30:.2f} GiB"
-        if info.built:
-            per = info.seconds / max(info.items, 1) * 1e3
-            print(f"cache {info.path}: built, {size} in {info.seconds:.1f} s ({per:.2f} ms/item)")
-        else:
-            print(f"cache {info.path}: up to date, {size}")
     return EXIT_OK
 
 

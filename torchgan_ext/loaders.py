@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._registry import DATASETS
-from .build import build, component_error
+from .build import build, component_error, validate_names
 from .config import Config, DataConfig
 from .errors import ConfigError
 from .trainer.distributed import DistInfo
@@ -28,6 +28,7 @@ from .trainer.preemption import GUARD_ATTRIBUTE, ignore_stop_signals_in_worker
 __all__ = [
     "build_dataset",
     "build_caches",
+    "build_cache_command",
     "build_loader",
     "fixed_batch",
     "seed_everything",
@@ -163,6 +164,24 @@ def build_caches(data: DataConfig) -> list[Any]:
         path = Path(data.cache.dir).expanduser() / ("val" if val else "train")
         out.append(_build_one(dataset, data, path))
     return out
+
+
+def build_cache_command(config: Config) -> int:
+    """``torchgan-run CONFIG --build-cache``: build or check the caches of ``data.cache``, one
+    line each; returns the exit code (0)."""
+    try:
+        validate_names(config)
+        infos = build_caches(config.data)
+    except ConfigError as e:
+        raise e.with_context(file=config.source) from e.__cause__
+    for info in infos:
+        size = f"{info.items} items, {info.nbytes / 2**30:.2f} GiB"
+        if info.built:
+            per = info.seconds / max(info.items, 1) * 1e3
+            print(f"cache {info.path}: built, {size} in {info.seconds:.1f} s ({per:.2f} ms/item)")
+        else:
+            print(f"cache {info.path}: up to date, {size}")
+    return 0
 
 
 def _decode_on_device(dataset: Dataset, data: DataConfig, device: torch.device) -> Dataset:

@@ -239,6 +239,10 @@ class RealReferenceMetric(GeneratorMetric):
         **kwargs: See :class:`GeneratorMetric`.
     """
 
+    #: ``metric_ops`` warns when there are no more samples than feature dimensions (the score
+    #: uses the features' covariance).
+    _covariance: ClassVar[bool] = False
+
     def __init__(
         self,
         *,
@@ -322,6 +326,37 @@ class RealReferenceMetric(GeneratorMetric):
             "seconds_fake": round(time.perf_counter() - start, 3),
         }
         return real, fake, info
+
+    def score_features(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[float, dict[str, Any]]:
+        """The metric's value for real and generated features ``(N, D)``, and the entries
+        ``last_result`` holds besides it (placed before the evaluation's counts and timings).
+        Subclasses override this."""
+        raise NotImplementedError
+
+    def calculate_score(self, x: torch.Tensor) -> float:
+        """The value for generated features ``x`` against the real features of the last
+        evaluation."""
+        if self._real_memory is None:
+            raise RuntimeError("no real features yet: run metric_ops (or an evaluation) first")
+        return self.score_features(self._real_memory[1].to(x.device), x)[0]
+
+    def metric_ops(
+        self,
+        eval_generator: nn.Module,
+        device: torch.device,
+        data_loader: DataLoader | None = None,
+        val_loader: DataLoader | None = None,
+    ) -> float:
+        """The value for ``num_samples`` images of ``eval_generator`` against the reference
+        split (``last_result`` holds it with what :meth:`score_features` adds, the counts,
+        timings and the protocol)."""
+        real, fake, info = self.real_and_generated(eval_generator, device, data_loader, val_loader)
+        if self._covariance:
+            self._warn_few(min(len(real), len(fake)), real.shape[1])
+        value, extra = self.score_features(real, fake)
+        return self._record(value, **extra, **info)
 
     def real_features(
         self, loader: DataLoader, split: str, device: Any

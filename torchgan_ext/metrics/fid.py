@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance as _TMFrechetInceptionDistance
 
 from .base import RealReferenceMetric
@@ -93,6 +92,7 @@ class FrechetInceptionDistance(RealReferenceMetric):
     """
 
     name = "fid"
+    _covariance = True
 
     def __init__(
         self,
@@ -126,20 +126,8 @@ class FrechetInceptionDistance(RealReferenceMetric):
             recompute_real=recompute_real,
         )
 
-    def calculate_score(self, x: torch.Tensor) -> float:
-        """FID of generated features ``x`` against the real features of the last evaluation."""
-        if self._real_memory is None:
-            raise RuntimeError("no real features yet: run metric_ops (or an evaluation) first")
-        return frechet_distance(self._real_memory[1].to(x.device), x)
-
-    def metric_ops(
-        self,
-        eval_generator: nn.Module,
-        device: torch.device,
-        data_loader: DataLoader | None = None,
-        val_loader: DataLoader | None = None,
-    ) -> float:
-        """FID of ``num_samples`` images of ``eval_generator`` against the reference split."""
-        real, fake, info = self.real_and_generated(eval_generator, device, data_loader, val_loader)
-        self._warn_few(min(len(real), len(fake)), real.shape[1])
-        return self._record(frechet_distance(real, fake), **info)
+    def score_features(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[float, dict[str, Any]]:
+        """FID of generated features ``fake`` against real features ``real``."""
+        return frechet_distance(real, fake), {}

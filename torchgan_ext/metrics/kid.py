@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .base import RealReferenceMetric, _positive_int
 from .fid import _check_pair
@@ -167,7 +166,11 @@ class KernelInceptionDistance(RealReferenceMetric):
         self.gamma = float(gamma) if gamma is not None else None
         self.coef = float(coef)
 
-    def _score(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[float, float, int]:
+    def score_features(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[float, dict[str, Any]]:
+        """KID (mean over subsets) of ``fake`` against ``real``, with ``std``,
+        ``subset_size`` (capped, with a warning, at the number of samples) and ``subsets``."""
         size = min(self.subset_size, len(real), len(fake))
         if size < self.subset_size:
             warnings.warn(
@@ -179,28 +182,9 @@ class KernelInceptionDistance(RealReferenceMetric):
         mean, std = kernel_inception_distance(
             real, fake, self.subsets, size, self.degree, self.gamma, self.coef, self.seed
         )
-        return mean, std, size
-
-    def calculate_score(self, x: torch.Tensor) -> float:
-        """KID of generated features ``x`` against the real features of the last evaluation."""
-        if self._real_memory is None:
-            raise RuntimeError("no real features yet: run metric_ops (or an evaluation) first")
-        return self._score(self._real_memory[1].to(x.device), x)[0]
-
-    def metric_ops(
-        self,
-        eval_generator: nn.Module,
-        device: torch.device,
-        data_loader: DataLoader | None = None,
-        val_loader: DataLoader | None = None,
-    ) -> float:
-        """KID (mean over subsets) of ``eval_generator`` against the reference split."""
-        real, fake, info = self.real_and_generated(eval_generator, device, data_loader, val_loader)
-        mean, std, size = self._score(real, fake)
-        return self._record(
-            mean,
-            std=std if math.isfinite(std) else None,
-            subset_size=size,
-            subsets=self.subsets,
-            **info,
-        )
+        extra = {
+            "std": std if math.isfinite(std) else None,
+            "subset_size": size,
+            "subsets": self.subsets,
+        }
+        return mean, extra

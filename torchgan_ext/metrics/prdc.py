@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .base import RealReferenceMetric, _positive_int
 from .fid import _check_pair
@@ -225,31 +224,18 @@ class _ManifoldMetric(RealReferenceMetric):
         """Both values for real and generated features."""
         raise NotImplementedError
 
-    def calculate_score(self, x: torch.Tensor) -> float:
-        """The first value for generated features ``x`` against the last real features."""
-        if self._real_memory is None:
-            raise RuntimeError("no real features yet: run metric_ops (or an evaluation) first")
-        return self.score(self._real_memory[1].to(x.device), x)[0]
-
-    def metric_ops(
-        self,
-        eval_generator: nn.Module,
-        device: torch.device,
-        data_loader: DataLoader | None = None,
-        val_loader: DataLoader | None = None,
-    ) -> float:
-        """Both values for ``eval_generator`` against the reference split; returns the first
-        (``last_result`` holds both)."""
-        real, fake, info = self.real_and_generated(eval_generator, device, data_loader, val_loader)
+    def score_features(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[float, dict[str, Any]]:
+        """The first value, with both values by name, ``k`` and the scoring time."""
         start = time.perf_counter()
         first, second = self.score(real, fake)
-        return self._record(
-            first,
-            **{self.values[0]: first, self.values[1]: second},
-            k=self.k,
-            seconds_score=round(time.perf_counter() - start, 3),
-            **info,
-        )
+        return first, {
+            self.values[0]: first,
+            self.values[1]: second,
+            "k": self.k,
+            "seconds_score": round(time.perf_counter() - start, 3),
+        }
 
 
 class PrecisionRecall(_ManifoldMetric):

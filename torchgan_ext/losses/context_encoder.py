@@ -30,7 +30,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
 from .._validation import check_number
 from .pix2pix import _Terms, gan_criterion
-from .stargan import _frozen
+from .train_ops import backward_and_step, frozen
 
 __all__ = ["ContextEncoderGeneratorLoss", "ContextEncoderDiscriminatorLoss", "masked_l2"]
 
@@ -96,13 +96,11 @@ class ContextEncoderGeneratorLoss(_Terms, GeneratorLoss):
         loss = self.lambda_rec * rec
         terms = {"rec": rec}
         if self.lambda_adv > 0:
-            with _frozen(discriminator):
+            with frozen(discriminator):
                 terms["adv"] = gan_criterion(discriminator(fake), True)
             loss = loss + self.lambda_adv * terms["adv"]
-        loss.backward()
-        optimizer_generator.step()
-        self._last = {k: v.detach() for k, v in terms.items()}
-        return loss.detach()
+        loss, self._last = backward_and_step(loss, terms, optimizer_generator)
+        return loss
 
 
 class ContextEncoderDiscriminatorLoss(_Terms, DiscriminatorLoss):
@@ -142,7 +140,6 @@ class ContextEncoderDiscriminatorLoss(_Terms, DiscriminatorLoss):
         real_term = gan_criterion(discriminator(masked.target), True)
         fake_term = gan_criterion(discriminator(fake), False)
         loss = real_term + fake_term
-        loss.backward()
-        optimizer_discriminator.step()
-        self._last = {"real": real_term.detach(), "fake": fake_term.detach()}
-        return loss.detach()
+        terms = {"real": real_term, "fake": fake_term}
+        loss, self._last = backward_and_step(loss, terms, optimizer_discriminator)
+        return loss

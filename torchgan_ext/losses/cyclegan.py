@@ -42,7 +42,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
 from .._validation import check_choice, check_int, check_number
 from .pix2pix import GAN_MODES, _Terms, gan_criterion, paired_target
-from .stargan import _frozen
+from .train_ops import backward_and_step, frozen
 
 __all__ = [
     "ImageHistory",
@@ -228,7 +228,7 @@ class CycleGANGeneratorLoss(FourModelGeneratorStep, GeneratorLoss):
         optimizer_generator_ba.zero_grad(set_to_none=True)
         fake_b, fake_a = generator(a), generator_ba(b)
         rec_a, rec_b = generator_ba(fake_b), generator(fake_a)
-        with _frozen(discriminator), _frozen(discriminator_a):
+        with frozen(discriminator), frozen(discriminator_a):
             adv_b = gan_criterion(discriminator(fake_b), True, self.gan_mode)
             adv_a = gan_criterion(discriminator_a(fake_a), True, self.gan_mode)
         cycle_a = (rec_a.float() - a.float()).abs().mean()
@@ -240,11 +240,10 @@ class CycleGANGeneratorLoss(FourModelGeneratorStep, GeneratorLoss):
             terms["idt_b"] = (generator(b).float() - b.float()).abs().mean()
             weight = self.lambda_identity * self.lambda_cycle
             loss = loss + weight * (terms["idt_a"] + terms["idt_b"])
-        loss.backward()
-        optimizer_generator.step()
-        optimizer_generator_ba.step()
-        self._last = {k: v.detach() for k, v in terms.items()}
-        return loss.detach()
+        loss, self._last = backward_and_step(
+            loss, terms, optimizer_generator, optimizer_generator_ba
+        )
+        return loss
 
 
 class CycleGANDiscriminatorLoss(FourModelDiscriminatorStep, DiscriminatorLoss):
@@ -295,8 +294,7 @@ class CycleGANDiscriminatorLoss(FourModelDiscriminatorStep, DiscriminatorLoss):
             "fake_a": gan_criterion(discriminator_a(fake_a), False, self.gan_mode),
         }
         loss = self.scale * sum(terms.values())
-        loss.backward()
-        optimizer_discriminator.step()
-        optimizer_discriminator_a.step()
-        self._last = {k: v.detach() for k, v in terms.items()}
-        return loss.detach()
+        loss, self._last = backward_and_step(
+            loss, terms, optimizer_discriminator, optimizer_discriminator_a
+        )
+        return loss

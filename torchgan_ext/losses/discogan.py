@@ -41,7 +41,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 from .._validation import check_int, check_number
 from .cyclegan import FourModelDiscriminatorStep, FourModelGeneratorStep
 from .pix2pix import gan_criterion
-from .stargan import _frozen
+from .train_ops import frozen
 
 __all__ = ["DiscoGANGeneratorLoss", "DiscoGANDiscriminatorLoss", "feature_matching"]
 
@@ -140,7 +140,7 @@ class DiscoGANGeneratorLoss(_Schedule, FourModelGeneratorStep, GeneratorLoss):
 
     def _direction(self, x, y, forward, backward, judge) -> dict[str, torch.Tensor]:
         fake = forward(x)
-        with _frozen(judge):
+        with frozen(judge):
             logits, fake_features = _features(judge, fake)
             with torch.no_grad():
                 _, real_features = _features(judge, y)

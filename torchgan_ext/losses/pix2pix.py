@@ -32,7 +32,7 @@ from torch import nn
 from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
 from .._validation import check_choice, check_number
-from .stargan import _frozen
+from .train_ops import backward_and_step, frozen
 
 __all__ = [
     "GAN_MODES",
@@ -134,10 +134,9 @@ class Pix2PixDiscriminatorLoss(_Terms, DiscriminatorLoss):
         real_term = gan_criterion(_judge(discriminator, target, real_inputs), True, self.gan_mode)
         fake_term = gan_criterion(_judge(discriminator, fake, real_inputs), False, self.gan_mode)
         loss = self.scale * (real_term + fake_term)
-        loss.backward()
-        optimizer_discriminator.step()
-        self._last = {"real": real_term.detach(), "fake": fake_term.detach()}
-        return loss.detach()
+        terms = {"real": real_term, "fake": fake_term}
+        loss, self._last = backward_and_step(loss, terms, optimizer_discriminator)
+        return loss
 
 
 class Pix2PixGeneratorLoss(_Terms, GeneratorLoss):
@@ -194,11 +193,9 @@ class Pix2PixGeneratorLoss(_Terms, GeneratorLoss):
                 f"pix2pix_generator: the generator's output {tuple(fake.shape)} does not match "
                 f"the targets {tuple(target.shape)}; set its out_channels to the target's"
             )
-        with _frozen(discriminator):
+        with frozen(discriminator):
             adv = gan_criterion(_judge(discriminator, fake, real_inputs), True, self.gan_mode)
         l1 = (fake.float() - target.float()).abs().mean()
         loss = self.lambda_gan * adv + self.lambda_l1 * l1
-        loss.backward()
-        optimizer_generator.step()
-        self._last = {"adv": adv.detach(), "l1": l1.detach()}
-        return loss.detach()
+        loss, self._last = backward_and_step(loss, {"adv": adv, "l1": l1}, optimizer_generator)
+        return loss

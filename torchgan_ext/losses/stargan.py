@@ -29,8 +29,6 @@ counts loss objects, schedules the steps right. The trainer passes the arguments
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -41,6 +39,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 from .._validation import check_choice, check_number
 from ..models.attribute_labels import is_domain_index, random_targets
 from .penalty import per_sample_gradient_penalty
+from .train_ops import backward_and_step, frozen
 
 __all__ = [
     "CLASSIFICATION_MODES",
@@ -126,19 +125,6 @@ def _require_labels(labels: torch.Tensor | None) -> torch.Tensor:
             "celeba with its attributes argument"
         )
     return labels
-
-
-@contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Parameters of ``module`` need no gradient inside (restored afterwards)."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 class _StarGANLoss:
@@ -242,10 +228,8 @@ class StarGANDiscriminatorLoss(_StarGANLoss, DiscriminatorLoss):
         optimizer_discriminator.zero_grad(set_to_none=True)
         terms = self.terms(generator, discriminator, real_inputs, labels)
         loss = self.combine(terms)
-        loss.backward()
-        optimizer_discriminator.step()
-        self._last = {k: v.detach() for k, v in terms.items()}
-        return loss.detach()
+        loss, self._last = backward_and_step(loss, terms, optimizer_discriminator)
+        return loss
 
 
 class StarGANGeneratorLoss(_StarGANLoss, GeneratorLoss):
@@ -296,7 +280,7 @@ class StarGANGeneratorLoss(_StarGANLoss, GeneratorLoss):
         """The unweighted terms ``adv``, ``cls`` and ``rec``."""
         target = target_labels(labels, self.target_labels, generator)
         fake = generator(real, target)
-        with _frozen(discriminator):
+        with frozen(discriminator):
             src_fake, cls_fake = discriminator_outputs(discriminator, fake)
         reconstruction = generator(fake, labels)
         return {
@@ -322,7 +306,5 @@ class StarGANGeneratorLoss(_StarGANLoss, GeneratorLoss):
         optimizer_generator.zero_grad(set_to_none=True)
         terms = self.terms(generator, discriminator, real_inputs, labels)
         loss = self.combine(terms)
-        loss.backward()
-        optimizer_generator.step()
-        self._last = {k: v.detach() for k, v in terms.items()}
-        return loss.detach()
+        loss, self._last = backward_and_step(loss, terms, optimizer_generator)
+        return loss

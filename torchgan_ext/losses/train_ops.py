@@ -22,11 +22,45 @@ labels, ``"generated"`` labels drawn uniformly from ``generator.num_classes``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-__all__ = ["GeneratorStep", "DiscriminatorStep", "judged_reals", "least_squares_threshold"]
+__all__ = [
+    "GeneratorStep",
+    "DiscriminatorStep",
+    "judged_reals",
+    "least_squares_threshold",
+    "backward_and_step",
+    "frozen",
+]
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """Parameters of ``module`` need no gradient inside (restored afterwards): a generator
+    step through a discriminator computes no discriminator gradients."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def backward_and_step(
+    loss: torch.Tensor, terms: Mapping[str, torch.Tensor], *optimizers: torch.optim.Optimizer
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The end of a custom ``train_ops``: backward ``loss``, step every optimizer, and return
+    the detached loss and terms (for logging; no host synchronisation)."""
+    loss.backward()
+    for optimizer in optimizers:
+        optimizer.step()
+    return loss.detach(), {k: v.detach() for k, v in terms.items()}
 
 
 def check_labels(generator: Any, discriminator: Any, has_labels: bool, judge_real: bool) -> None:

@@ -3,6 +3,7 @@
 import errno
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -675,3 +676,39 @@ def test_sigterm_to_torchrun_job_checkpoints_and_exits_zero(tmp_path):
     step = load_checkpoint(list_checkpoints(tmp_path / "run" / "checkpoints")[-1])["step"]
     expected = f"stopped by signal {int(signal.SIGTERM)} at step {step}; resume with --resume"
     assert stops == [expected]
+
+
+class _FailingBatches:
+    """A DataLoader iterator stand-in whose next read fails like a worker that died."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.shut_down = 0
+        self._workers = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise self.error
+
+    def _shutdown_workers(self) -> None:
+        self.shut_down += 1
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (ConnectionResetError(104, "Connection reset by peer"), "pid(s) unknown"),
+        (RuntimeError("DataLoader worker (pid 7) is killed by signal: Killed."), "pid 7"),
+    ],
+)
+def test_failed_loader_is_shut_down_before_the_error_is_reported(error, expected):
+    # a worker left on torch's SIGCHLD watch makes torch's handler raise a second error while
+    # the CLI prints the first one (a traceback in CI); shutting down takes it off the watch
+    from torchgan_ext.trainer.preemption import report_dead_workers
+
+    batches = _FailingBatches(error)
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        next(report_dead_workers(batches))
+    assert batches.shut_down == 1

@@ -179,7 +179,13 @@ def report_dead_workers(batches: Iterator[Any]) -> Iterator[Any]:
     except (ConnectionResetError, BrokenPipeError, EOFError) as e:
         workers = getattr(batches, "_workers", None) or []
         dead = [str(w.pid) for w in workers if not w.is_alive()] or ["unknown"]
+        shutdown_workers(None, batches)  # see below
         raise RuntimeError(
             f"DataLoader worker (pid(s) {', '.join(dead)}) exited unexpectedly "
             f"({type(e).__name__}: {e})"
         ) from e
+    except Exception:
+        # also takes the workers off torch's SIGCHLD watch, whose handler would otherwise raise
+        # a second error for the same dead worker while the first is being reported
+        shutdown_workers(None, batches)
+        raise

@@ -1,9 +1,11 @@
-"""Layers of torchgan-ext: SAGAN self-attention, spectral-norm helpers, conditional batch norm and
-residual up / down blocks (shared by the SAGAN, BigGAN and U-Net GAN models)."""
+"""Layers of torchgan-ext: SAGAN self-attention, spectral-norm helpers, conditional batch norm,
+equalised-learning-rate layers (ProGAN / StyleGAN) and residual up / down blocks (shared by
+the SAGAN, BigGAN and U-Net GAN models)."""
 
 from .attention import SelfAttention2d
 from .blocks import ResBlockDown, ResBlockUp
 from .conditional import ConditionalBatchNorm2d
+from .equalized import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 from .spectral import (
     SNConv2d,
     SNEmbedding,
@@ -21,6 +23,10 @@ __all__ = [
     "ResBlockUp",
     "ResBlockDown",
     "ConditionalBatchNorm2d",
+    "EqualizedLinear",
+    "EqualizedConv2d",
+    "PixelNorm",
+    "MinibatchStdDev",
     "SNConv2d",
     "SNLinear",
     "SNEmbedding",

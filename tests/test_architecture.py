@@ -37,6 +37,7 @@ LAYERS = {
     "_registry": 2,
     "_hookspecs": 3,
     "config": 3,
+    "arguments": 3.5,
     "build": 4,
     "_plugins": 5,
     "plugins": 5,

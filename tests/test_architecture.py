@@ -46,6 +46,7 @@ LAYERS = {
     "preflight": 6,
     "inference": 6,
     "sampling": 7,
+    "run_dir": 6.5,
     "runner": 7,
     "evaluate": 8,
     "folder_evaluation": 8.5,

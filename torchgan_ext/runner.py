@@ -25,16 +25,21 @@ from .build import build, data_info, validate_names
 from .callbacks.defaults import default_callbacks
 from .callbacks.ema import EMA
 from .config import ComponentConfig, Config, ModelConfig, blame_override, dump_config
-from .errors import CheckpointError, ConfigError, ConfigErrors
+from .errors import CheckpointError, ConfigError
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
 from .preflight import compile_checks, preflight
+from .run_dir import (
+    check_resume,
+    clear_previous_run,
+    prepare_out_dir,
+    write_text_atomic,
+)
 from .trainer.batch import resolve_device
-from .trainer.checkpoint import load_checkpoint, load_newest_checkpoint
+from .trainer.checkpoint import load_checkpoint
 from .trainer.distributed import init_distributed
-from .trainer.resume import ResumeMismatch
 from .trainer.trainer import Trainer
 
-__all__ = ["RunResult", "RUN_ARTIFACTS", "build_callbacks", "build_trainer", "run"]
+__all__ = ["RunResult", "build_callbacks", "build_trainer", "run"]
 
 
 @dataclass
@@ -311,94 +316,6 @@ def _build_run(config: Config, device_override: str | None) -> _Built:
 # ------------------------------------------------------------------------------------------
 # a run
 # ------------------------------------------------------------------------------------------
-def _prepare_out_dir(config: Config, resume: bool, overwrite: bool) -> Path:
-    out = Path(config.out_dir)
-    existing = out / "config.yaml"
-    if existing.exists() and not (resume or overwrite):
-        raise ConfigError(
-            f"{out} already holds a run ({existing}); pass --resume to continue it, "
-            "--overwrite to start again in it, or choose another out_dir",
-            key="out_dir",
-            file=config.source,
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(
-            f"cannot create {out}: {e.strerror or e}", key="out_dir", file=config.source
-        ) from e
-    return out
-
-
-#: What ``--overwrite`` removes from an existing run directory (nothing else is touched).
-RUN_ARTIFACTS = (
-    "checkpoints",
-    "samples",
-    "tensorboard",
-    "metrics.jsonl",
-    "metrics.json",
-    "generated",
-)
-
-
-def _clear_previous_run(out: Path) -> list[str]:
-    """Remove the artifacts of a previous run in ``out`` (for ``--overwrite``)."""
-    import shutil
-
-    removed = []
-    for name in RUN_ARTIFACTS:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        else:
-            continue
-        removed.append(name)
-    return removed
-
-
-def _resume_key(mismatch: ResumeMismatch, trainer: Trainer, config: Config) -> str:
-    """The config key of a :class:`ResumeMismatch`."""
-    if mismatch.model is None:  # a loss, keyed by class name in the trainer
-        names = list(trainer.losses)
-        if mismatch.field in names:
-            return f"losses.{names.index(mismatch.field)}"
-        return "losses"
-    if mismatch.model not in config.models:
-        return "models"
-    key = f"models.{mismatch.model}"
-    return f"{key}.{mismatch.field}" if mismatch.field else key
-
-
-def _check_resume(trainer: Trainer, config: Config) -> tuple[Path, dict[str, Any]] | None:
-    """Read the newest readable checkpoint and compare it with the built trainer, before
-    anything is written into ``out_dir``.
-
-    Raises:
-        ConfigErrors: One line per incompatibility, naming the config key.
-    """
-    found = load_newest_checkpoint(trainer.checkpoint_dir, map_location=trainer.device)
-    if found is None:
-        return None
-    path, state = found
-    mismatches = trainer.check_resume(state, f"the checkpoint {path.name}")
-    if mismatches:
-        raise ConfigErrors(
-            [
-                ConfigError(m.message, key=_resume_key(m, trainer, config), file=config.source)
-                for m in mismatches
-            ]
-        )
-    return found
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def run(
     config: Config,
     *,
@@ -426,12 +343,12 @@ def run(
     _check_names(config)  # names and arguments first, once
     out = Path(config.out_dir)
     if main_process:  # other ranks must not race with rank 0's config.yaml
-        out = _prepare_out_dir(config, resume, overwrite)
+        out = prepare_out_dir(config, resume, overwrite)
     previous_run = main_process and overwrite and not resume and (out / "config.yaml").exists()
     built = _build(config, device, names_checked=True)
     trainer, loader = built.trainer, built.loader
     if previous_run:  # only now that the new config has been checked
-        removed = _clear_previous_run(out)
+        removed = clear_previous_run(out)
         trainer.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         Path(trainer.logger.samples_dir).mkdir(parents=True, exist_ok=True)
         if removed:
@@ -441,11 +358,11 @@ def run(
         resolved = dataclasses.replace(resolved, device=device)
     resumed_from = None
     if resume:  # checked and restored in memory before anything is written into out_dir
-        found = _check_resume(trainer, config)
+        found = check_resume(trainer, config)
         if found is not None:
             resumed_from = trainer.load_model(found[0], state=found[1])
     if main_process:
-        _write_text_atomic(out / "config.yaml", dump_config(resolved))
+        write_text_atomic(out / "config.yaml", dump_config(resolved))
     if resume:
         if trainer.dist.enabled:  # the checkpoint holds rank 0's RNG; decorrelate the ranks
             torch.manual_seed(config.seed + 1 + trainer.dist.rank + 7919 * trainer.step)

@@ -41,14 +41,13 @@ targets); other translators are refused.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .._validation import check_bool, check_int, check_number
+from ..losses.penalty import double_backward_safe
 from ..losses.regularisers import gradient_squared_norms, lecam_regulariser, update_anchor
 from ..losses.train_ops import generate, judge, judged_reals, labels_for
 from .base import Callback
@@ -204,18 +203,6 @@ class DiscriminatorRegulariser(Callback):
         self.last_value = value.detach()
 
 
-@contextlib.contextmanager
-def _eager(model: nn.Module) -> Iterator[None]:
-    """Call a module compiled in place (``nn.Module.compile``) eagerly: compiled graphs have
-    no double backward."""
-    compiled = getattr(model, "_compiled_call_impl", None)
-    model._compiled_call_impl = None
-    try:
-        yield
-    finally:
-        model._compiled_call_impl = compiled
-
-
 def _cuda_devices(x: torch.Tensor) -> list[int]:
     return [x.device.index or 0] if x.device.type == "cuda" else []
 
@@ -242,9 +229,7 @@ class R1Penalty(DiscriminatorRegulariser):
     def penalty(self, d: nn.Module, images: torch.Tensor, labels: torch.Tensor | None):
         """:math:`\\frac{\\gamma}{2}` times the mean squared gradient norm at ``images``."""
         x = images.detach().requires_grad_(True)
-        # double backward: eager (torch.compile has none), and the math attention kernel (the
-        # fused ones, used by SAGAN's attention layer, have none either)
-        with _eager(d), sdpa_kernel([SDPBackend.MATH]):
+        with double_backward_safe(d):
             norms = gradient_squared_norms(x, self.scores(d, x, labels))
         return 0.5 * self.gamma * norms.mean()
 

@@ -21,6 +21,12 @@ For a critic with several outputs per sample (a PatchGAN map) :math:`D(\\hat x_i
 the sample's outputs. One backward pass gives every sample's gradient because the critic scores
 samples independently: it must not mix samples (no batch norm).
 
+Training through a gradient needs the critic's double backward, which some forwards lack:
+``torch.compile``d modules and the fused ``scaled_dot_product_attention`` kernels (the CPU's
+flash kernel, CUDA's flash / memory-efficient / cuDNN ones) of SAGAN's attention layer. Every
+penalty here and in :mod:`torchgan_ext.callbacks.regularisers` therefore runs the critic's
+forward inside :func:`double_backward_safe`.
+
 :class:`PenaltyStep` is the discriminator step of ``wasserstein_gradient_penalty``
 (:mod:`torchgan_ext.losses.wasserstein`) and ``dragan_gradient_penalty``
 (:mod:`torchgan_ext.losses.draganpenalty`).
@@ -28,21 +34,47 @@ samples independently: it must not mix samples (no batch norm).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torchgan.losses.functional import reduce
 
 from .train_ops import judge, validate_labels
 
 __all__ = [
+    "double_backward_safe",
     "interpolate",
     "gradient_norms",
     "norms_at",
     "per_sample_gradient_penalty",
     "sample_gradient_penalty",
 ]
+
+
+@contextlib.contextmanager
+def double_backward_safe(model: nn.Module) -> Iterator[None]:
+    """Run ``model``'s forward so that its input gradient can be trained through.
+
+    Inside the context a module compiled in place (``nn.Module.compile``, as ``compile: true``
+    does) is called eagerly, since compiled graphs have no double backward, and
+    ``scaled_dot_product_attention`` uses the math kernel, since the fused ones have none. Only
+    the forward must run inside; the backward passes may follow outside. Both settings are
+    restored on exit (the module stays compiled for the other steps).
+
+    Args:
+        model: The critic whose forward is differentiated twice.
+    """
+    compiled = getattr(model, "_compiled_call_impl", None)
+    model._compiled_call_impl = None
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        model._compiled_call_impl = compiled
 
 
 def interpolate(
@@ -171,7 +203,8 @@ class PenaltyStep:
             points, judge_labels = self._points(generator, discriminator, real_inputs, labels)
         points.requires_grad_(True)
         optimizer_discriminator.zero_grad(set_to_none=True)
-        loss = self.forward(points, judge(discriminator, points, judge_labels))
+        with double_backward_safe(discriminator):
+            loss = self.forward(points, judge(discriminator, points, judge_labels))
         (self.lambd * loss).backward()
         optimizer_discriminator.step()
         return loss.detach()

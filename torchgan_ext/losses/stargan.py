@@ -38,7 +38,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
 from .._validation import check_choice, check_number
 from ..models.attribute_labels import is_domain_index, random_targets
-from .penalty import per_sample_gradient_penalty
+from .penalty import double_backward_safe, per_sample_gradient_penalty
 from .train_ops import backward_and_step, frozen
 
 __all__ = [
@@ -202,7 +202,8 @@ class StarGANDiscriminatorLoss(_StarGANLoss, DiscriminatorLoss):
         def critic(x: torch.Tensor) -> torch.Tensor:
             return discriminator_outputs(discriminator, x)[0]
 
-        gp, norms = per_sample_gradient_penalty(critic, real, fake)
+        with double_backward_safe(discriminator):
+            gp, norms = per_sample_gradient_penalty(critic, real, fake)
         return {
             "adv_real": -src_real.mean(),
             "adv_fake": src_fake.mean(),

@@ -235,6 +235,22 @@ def test_context_encoder_samples_are_the_completed_inputs(tmp_path):
         assert not np.array_equal(done[hole], given[hole])
 
 
+def loaded_generator(g, tmp_path):
+    """``g`` as the generator of a loaded run (raw weights, the tiny DCGAN config, CPU)."""
+    from torchgan_ext.config import config_from_dict
+    from torchgan_ext.inference import LoadedRun
+
+    return LoadedRun(
+        models={"generator": g},
+        weights={"generator": "raw"},
+        config=config_from_dict(tiny_config(tmp_path)),
+        checkpoint=tmp_path / "none.pt",
+        step=0,
+        epoch=0,
+        device=torch.device("cpu"),
+    )
+
+
 def _generator_names():
     from torchgan.models import Generator
 
@@ -255,8 +271,6 @@ def test_every_registered_generator_can_be_sampled(name, conditional, tmp_path):
     from test_contract import MODEL_CASES
 
     from torchgan_ext import MODELS
-    from torchgan_ext.config import config_from_dict
-    from torchgan_ext.inference import LoadedRun
     from torchgan_ext.sampling import generator_kind, sample_images
 
     args = dict(MODEL_CASES[name].args)
@@ -267,18 +281,10 @@ def test_every_registered_generator_can_be_sampled(name, conditional, tmp_path):
     if takes_classes and conditional:
         args.setdefault("num_classes", 3)
     if args.get("in_channels", 3) not in (1, 3):
-        args["in_channels"] = 3  # PNG inputs: colour (pix2pix's case takes 19-channel label maps)
+        args["in_channels"] = 3  # PNG inputs (19-channel label maps: test_sampling_label_maps)
     torch.manual_seed(0)
     g = cls(**args).eval()
-    run = LoadedRun(
-        models={"generator": g},
-        weights={"generator": "raw"},
-        config=config_from_dict(tiny_config(tmp_path)),
-        checkpoint=tmp_path / "none.pt",
-        step=0,
-        epoch=0,
-        device=torch.device("cpu"),
-    )
+    run = loaded_generator(g, tmp_path)
     kind = generator_kind(g)
     inputs = None
     if kind.startswith("image"):

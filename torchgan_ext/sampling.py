@@ -14,7 +14,10 @@ generator's inputs:
   inpainting): the first ``N`` images of an ``inputs`` folder (sorted by path), each written
   under its own name (an inpainting generator's ``inpaint(x)``, the completed image, where it
   has one); a generator that also takes a target domain (StarGAN) writes one folder per target
-  (``generated/<attribute>+<attribute>/``), by default one per attribute set alone.
+  (``generated/<attribute>+<attribute>/``), by default one per attribute set alone. A
+  generator of one-hot Cityscapes label maps (``cityscapes_pairs`` with ``label_format:
+  onehot``) takes label-map PNGs: ``_gtFine_labelIds.png`` (grey) or colour maps
+  (``_gtFine_color.png``, the official palette), converted as the dataset does.
 
 The noise is drawn on the CPU from ``seed`` in a forked RNG, once for all ``N`` images, so the
 images do not depend on the batch size or the device's random streams.
@@ -26,7 +29,7 @@ import inspect
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +41,16 @@ from torch import nn
 
 from .config import Config
 from .data._io import read_image, to_unit_range
+from .data.cityscapes_pairs import (
+    NUM_TRAIN_IDS,
+    label_ids_to_onehot,
+    read_label_ids,
+    train_ids_to_onehot,
+)
 from .data.image_folder import list_images
 from .errors import ConfigError
 from .inference import LoadedRun, load_run
+from .metrics.segmentation_labels import label_to_train_ids
 from .trainer.checkpoint import list_checkpoints
 
 __all__ = [
@@ -242,9 +252,10 @@ def sample_images(
     # every argument is checked before anything is removed or written
     class_list = parse_classes(classes, g.num_classes) if kind == "class" and classes else None
     target_list = [_target_vector(t, g) for t in targets] if targets else None
+    read = _input_reader(run, g) if kind.startswith("image") else None
     _prepare(out, overwrite)
-    if kind.startswith("image"):
-        return _translate(run, files, Path(inputs), out, kind, target_list)
+    if read is not None:
+        return _translate(run, files, Path(inputs), out, kind, target_list, read)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         noise = [t.cpu() for t in g.sampler(num, "cpu")]
@@ -275,6 +286,37 @@ def sample_images(
     return SampleResult(out, written, kind, folders)
 
 
+def _onehot_label_map(path: Path) -> torch.Tensor:
+    """A label-map PNG as ``cityscapes_pairs``' ``onehot`` input ``[19, H, W]``: a grey map
+    holds label ids (``_gtFine_labelIds.png``, the dataset's source), any other a colour map
+    (the official palette, read back as :func:`~torchgan_ext.metrics.label_to_train_ids`
+    does)."""
+    if read_image(path, unchanged=True).shape[0] == 1:
+        return label_ids_to_onehot(read_label_ids(path))
+    colours = to_unit_range(read_image(path, 3)).unsqueeze(0)
+    try:
+        train_ids = label_to_train_ids(colours, "color")[0]
+    except ValueError as e:
+        raise ValueError(f"{path}: {str(e).removeprefix('label_input: ')}") from e
+    return train_ids_to_onehot(train_ids)
+
+
+def _input_reader(run: LoadedRun, g: nn.Module) -> Callable[[Path], torch.Tensor]:
+    """How an input file becomes the generator's input ``[C, H, W]``."""
+    channels = getattr(g, "in_channels", 3)
+    if channels in (1, 3):
+        return lambda path: to_unit_range(read_image(path, channels))
+    data = run.config.data
+    if channels == NUM_TRAIN_IDS and data.args.get("label_format") == "onehot":
+        return _onehot_label_map
+    raise ConfigError(
+        f"{type(g).__name__} takes {channels}-channel inputs (data {data.name!r}), which "
+        "cannot be built from image files; valid: generators of grey or RGB images, and "
+        f"of cityscapes_pairs' {NUM_TRAIN_IDS}-channel label maps (label_format: onehot)",
+        file="--input",
+    )
+
+
 def _translate(
     run: LoadedRun,
     files: list[Path],
@@ -282,9 +324,9 @@ def _translate(
     out: Path,
     kind: str,
     targets: list[tuple[str, torch.Tensor]] | None,
+    read: Callable[[Path], torch.Tensor],
 ) -> SampleResult:
     g = run.generator
-    channels = getattr(g, "in_channels", 3)
     if kind == "image+target" and targets is None:
         c_dim = int(getattr(g, "c_dim", 0) or 0)
         names = list(getattr(g, "attributes", None) or range(c_dim))
@@ -292,7 +334,7 @@ def _translate(
     written: list[Path] = []
     for path in files:
         try:
-            x = to_unit_range(read_image(path, channels if channels in (1, 3) else None))
+            x = read(path)
         except (OSError, ValueError) as e:
             raise ConfigError(str(e).splitlines()[0], file="--input") from e
         x = x.unsqueeze(0).to(run.device)

@@ -20,6 +20,8 @@ photo of the split, cropped and flipped on its own.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torchvision.datasets import VisionDataset
 
@@ -34,7 +36,14 @@ from ._io import (
 from .cityscapes import IGNORE_INDEX, Cityscapes, label_ids_to_train_ids
 from .paired import _load_size, check_square_size, jitter
 
-__all__ = ["CityscapesPairs", "LABEL_FORMATS", "train_ids_to_onehot", "NUM_TRAIN_IDS"]
+__all__ = [
+    "CityscapesPairs",
+    "LABEL_FORMATS",
+    "label_ids_to_onehot",
+    "read_label_ids",
+    "train_ids_to_onehot",
+    "NUM_TRAIN_IDS",
+]
 
 #: Values of ``label_format``.
 LABEL_FORMATS = ("color", "onehot")
@@ -51,6 +60,30 @@ def train_ids_to_onehot(train_ids: torch.Tensor, num_classes: int = NUM_TRAIN_ID
     onehot = torch.nn.functional.one_hot(torch.where(valid, train_ids, 0).long(), num_classes)
     onehot = onehot * valid.unsqueeze(-1)
     return onehot.movedim(-1, -3).float()
+
+
+def read_label_ids(path: str | os.PathLike) -> torch.Tensor:
+    """A ``_gtFine_labelIds.png`` map as ``uint8 [1, H, W]``, checked against the label table.
+
+    Raises:
+        ValueError: The file has several channels or an id outside 0-33 (names the file).
+    """
+    ids = read_image(path, unchanged=True)
+    if ids.shape[0] != 1:
+        raise ValueError(f"{path}: has {ids.shape[0]} channels; a labelIds map has one")
+    top = int(ids.max())
+    if top > _MAX_LABEL_ID:
+        raise ValueError(
+            f"{path}: label id {top} is not in the Cityscapes table (valid ids 0-"
+            f"{_MAX_LABEL_ID}, see cityscapesscripts labels.py)"
+        )
+    return ids
+
+
+def label_ids_to_onehot(label_ids: torch.Tensor) -> torch.Tensor:
+    """``[1, H, W]`` label ids -> the ``onehot`` label input ``[19, H, W]`` (0/1; ignored
+    pixels all zero)."""
+    return train_ids_to_onehot(label_ids_to_train_ids(label_ids[0]))
 
 
 class CityscapesPairs(VisionDataset):
@@ -107,21 +140,12 @@ class CityscapesPairs(VisionDataset):
         path = self.source.targets[index]
         if self.label_format == "color":
             return read_image(path, 3)
-        ids = read_image(path, unchanged=True)
-        if ids.shape[0] != 1:
-            raise ValueError(f"{path}: has {ids.shape[0]} channels; a labelIds map has one")
-        top = int(ids.max())
-        if top > _MAX_LABEL_ID:
-            raise ValueError(
-                f"{path}: label id {top} is not in the Cityscapes table (valid ids 0-"
-                f"{_MAX_LABEL_ID}, see cityscapesscripts labels.py)"
-            )
-        return ids
+        return read_label_ids(path)
 
     def _finish_label(self, label: torch.Tensor) -> torch.Tensor:
         if self.label_format == "color":
             return to_unit_range(label)
-        return train_ids_to_onehot(label_ids_to_train_ids(label[0]))
+        return label_ids_to_onehot(label)
 
     @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

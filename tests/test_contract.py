@@ -212,6 +212,17 @@ MODEL_CASES: dict[str, ModelCase] = {
         ((2,),),
         lambda m: (_image(3, 16),),
     ),
+    # 4x4 -> 8x8, halfway through the fade-in: every toRGB / fromRGB and block takes part
+    "progan_generator": ModelCase(
+        {"out_size": 8, "out_channels": 1, "fmap_base": 16, "fmap_max": 8},
+        ((2, 1, 8, 8),),
+        lambda m: (m.set_level(1, 0.5), *m.sampler(2, "cpu"))[1:],
+    ),
+    "progan_discriminator": ModelCase(
+        {"in_size": 8, "in_channels": 1, "fmap_base": 16, "fmap_max": 8},
+        ((2,),),
+        lambda m: (m.set_level(1, 0.5), _image(1, 8))[1:],
+    ),
 }
 
 
@@ -432,6 +443,14 @@ SETUPS: dict[str, Setup] = {
             "discriminator_a": _model("discogan_discriminator", judges="a", base_channels=2),
         },
     ),
+    # at their full size (no growing callback); no batch norm: per-sample penalty
+    "progan": Setup(
+        _digits_data,
+        {
+            "generator": _model("progan_generator", fmap_base=16, fmap_max=8),
+            "discriminator": _model("progan_discriminator", fmap_base=16, fmap_max=8),
+        },
+    ),
     "context_encoder": Setup(
         _digits_data,
         {
@@ -515,6 +534,8 @@ LOSS_CASES: dict[str, LossCase] = {
     "discogan_discriminator": LossCase(
         "discogan", ("discriminator", "discriminator_a"), {"update_interval": 1}
     ),
+    "progan_generator": LossCase("progan", G),
+    "progan_discriminator": LossCase("progan", D),
 }
 
 
@@ -922,6 +943,18 @@ def test_scheduler_contract(name):
 # ==========================================================================================
 # callbacks: each one in a real (tiny) training loop, alone with the checkpoint writer
 # ==========================================================================================
+#: Callbacks that need other models than the tiny DCGAN: ``{name: (generator, discriminator)}``
+#: classes and arguments.
+CALLBACK_MODELS: dict[str, tuple[Any, dict, Any, dict]] = {
+    "progressive_growing": (
+        MODELS.get("progan_generator"),
+        {"out_size": 16, "out_channels": 1, "fmap_base": 16, "fmap_max": 8},
+        MODELS.get("progan_discriminator"),
+        {"in_size": 16, "in_channels": 1, "fmap_base": 16, "fmap_max": 8},
+    ),
+}
+
+
 def _callback_trainer(tmp_path, callbacks, metrics=None, max_steps=4):
     from torchgan.losses import MinimaxDiscriminatorLoss, MinimaxGeneratorLoss
     from torchgan.models import DCGANDiscriminator, DCGANGenerator
@@ -930,10 +963,18 @@ def _callback_trainer(tmp_path, callbacks, metrics=None, max_steps=4):
 
     torch.manual_seed(0)
     adam = {"name": torch.optim.Adam, "args": {"lr": 1.0e-3}}
+    g_cls, g_args, d_cls, d_args = (
+        DCGANGenerator,
+        {"encoding_dims": 8, **G16},
+        DCGANDiscriminator,
+        D16,
+    )
+    for name in callbacks:
+        g_cls, g_args, d_cls, d_args = CALLBACK_MODELS.get(name, (g_cls, g_args, d_cls, d_args))
     models = {
         "generator": {
-            "name": DCGANGenerator,
-            "args": {"encoding_dims": 8, **G16},
+            "name": g_cls,
+            "args": g_args,
             "optimizer": {
                 **adam,
                 "scheduler": {
@@ -943,7 +984,7 @@ def _callback_trainer(tmp_path, callbacks, metrics=None, max_steps=4):
                 },
             },
         },
-        "discriminator": {"name": DCGANDiscriminator, "args": D16, "optimizer": adam},
+        "discriminator": {"name": d_cls, "args": d_args, "optimizer": adam},
     }
     trainer = Trainer(
         models,
@@ -1036,6 +1077,16 @@ def _check_regulariser(trainer, tmp_path, stream):
         assert reg.last_value > 0
 
 
+def _check_progressive(trainer, tmp_path, stream):
+    cb = trainer.callbacks["progressive_growing"]
+    # 4 images a step: steps 1-2 at 4x4, step 3 fades 8x8 in (alpha 0.5), step 4 at 8x8
+    assert cb.images == 16 and (cb.level, cb.alpha) == (1, 1.0)
+    assert (trainer.generator.level, trainer.discriminator.level) == (1, 1)
+    assert tuple(trainer.real_inputs.shape[-2:]) == (8, 8)
+    # the optimizer state was cleared when the fade-in began (step 3) and ended (step 4)
+    assert {int(s["step"]) for s in trainer.optimizer_generator.state.values()} == {1}
+
+
 #: Tiny arguments and the observable effect of each callback after 4 steps.
 CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "progress_bar": ({"refresh_rate": 1, "log_every": 2, "force_tty": False}, _check_progress),
@@ -1051,6 +1102,7 @@ CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "r1_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
     "r2_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
     "lecam": ({"weight": 0.3, "decay": 0.5, "start_step": 2}, _check_regulariser),
+    "progressive_growing": ({"stabilise_kimg": 0.004, "fade_kimg": 0.008}, _check_progressive),
 }
 
 

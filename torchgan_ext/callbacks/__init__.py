@@ -13,6 +13,7 @@ from .ema import EMA, ModelEMA
 from .evaluation import Evaluation
 from .nonfinite import NonFiniteGuard
 from .progress import ProgressBarCallback
+from .progressive import ProgressiveGrowing
 from .regularisers import DiscriminatorRegulariser, LeCam, R1Penalty, R2Penalty
 from .samples import SampleGrids
 from .schedulers import LRSchedulers
@@ -30,6 +31,7 @@ __all__ = [
     "Evaluation",
     "NonFiniteGuard",
     "ProgressBarCallback",
+    "ProgressiveGrowing",
     "DiscriminatorRegulariser",
     "R1Penalty",
     "R2Penalty",

@@ -19,6 +19,7 @@ from ..callbacks import (
     LRSchedulers,
     NonFiniteGuard,
     ProgressBarCallback,
+    ProgressiveGrowing,
     R1Penalty,
     R2Penalty,
     SampleGrids,
@@ -41,6 +42,7 @@ from ..losses.cyclegan import CycleGANDiscriminatorLoss, CycleGANGeneratorLoss
 from ..losses.discogan import DiscoGANDiscriminatorLoss, DiscoGANGeneratorLoss
 from ..losses.hinge import HingeDiscriminatorLoss, HingeGeneratorLoss
 from ..losses.pix2pix import Pix2PixDiscriminatorLoss, Pix2PixGeneratorLoss
+from ..losses.progan import ProGANDiscriminatorLoss, ProGANGeneratorLoss
 from ..losses.segmentation import SegmentationCrossEntropyLoss
 from ..losses.srgan import PixelMSELoss, SRGANDiscriminatorLoss, SRGANGeneratorLoss
 from ..losses.stargan import StarGANDiscriminatorLoss, StarGANGeneratorLoss
@@ -59,6 +61,7 @@ from ..models.context_encoder import ContextEncoderDiscriminator, ContextEncoder
 from ..models.cyclegan import CycleGANGenerator
 from ..models.discogan import DiscoGANDiscriminator, DiscoGANGenerator
 from ..models.pix2pix import PatchGANDiscriminator, Pix2PixGenerator
+from ..models.progan import ProGANDiscriminator, ProGANGenerator
 from ..models.sagan import SAGANDiscriminator, SAGANGenerator
 from ..models.segmentation import SegmentationNet
 from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
@@ -95,6 +98,8 @@ def torchgan_ext_register_models(registry):
     registry.register("context_encoder_discriminator", ContextEncoderDiscriminator)
     registry.register("discogan_generator", DiscoGANGenerator)
     registry.register("discogan_discriminator", DiscoGANDiscriminator)
+    registry.register("progan_generator", ProGANGenerator)
+    registry.register("progan_discriminator", ProGANDiscriminator)
 
 
 @hookimpl
@@ -118,6 +123,8 @@ def torchgan_ext_register_losses(registry):
     registry.register("context_encoder_discriminator", ContextEncoderDiscriminatorLoss)
     registry.register("discogan_generator", DiscoGANGeneratorLoss)
     registry.register("discogan_discriminator", DiscoGANDiscriminatorLoss)
+    registry.register("progan_generator", ProGANGeneratorLoss)
+    registry.register("progan_discriminator", ProGANDiscriminatorLoss)
 
 
 @hookimpl
@@ -189,3 +196,4 @@ def torchgan_ext_register_callbacks(registry):
     registry.register("r1_penalty", R1Penalty)
     registry.register("r2_penalty", R2Penalty)
     registry.register("lecam", LeCam)
+    registry.register("progressive_growing", ProgressiveGrowing)

@@ -1,0 +1,195 @@
+"""``progressive_growing``: the resolution schedule of Progressive GAN (Karras et al., 2018).
+
+`Progressive Growing of GANs <https://arxiv.org/abs/1710.10196>`_ (section 2, appendix A.1)
+and the authors' ``TrainingSchedule`` / ``process_reals`` (``train.py``): training starts at
+``start_resolution``; each phase shows ``stabilise_kimg`` thousand real images at the current
+resolution, then fades the next resolution in over ``fade_kimg`` thousand images (600 and 600
+in the paper). With :math:`n` the real images shown so far, :math:`P` = stabilise + fade:
+
+.. math::
+    \\ell = \\ell_0 + \\lfloor n / P \\rfloor
+        + \\frac{\\max(n \\bmod P - \\text{stabilise}, 0)}{\\text{fade}}, \\qquad
+    \\text{level} = \\min(\\lceil \\ell \\rceil, L), \\quad
+    \\alpha = 1 - (\\lceil \\ell \\rceil - \\ell)
+
+(:math:`L` the last level; :math:`\\alpha = 1` once there). Before every step the callback
+
+* sets the level and :math:`\\alpha` of every progressive model of the run (any model with
+  ``set_level``: generators, discriminators and their EMA copies, so sample grids and metrics
+  follow the current resolution);
+* replaces the batch's real images (``real_inputs``, and the first element of ``batch``) by
+  their box-filtered downscaling to the current size, and during a fade-in by
+  :math:`\\alpha\\, x_s + (1 - \\alpha)\\, \\mathrm{up}(\\mathrm{down}(x_s))`: the previous
+  resolution's images blended in, as the authors' ``process_reals`` does (the loader still
+  delivers full-size images; the downscaling runs on the device);
+* when the level or the fade-in state changes (a fade-in starts or ends), clears the state of
+  the progressive models' optimizers (the authors' ``reset_opt_for_new_lod``, Adam's moments).
+
+The images shown (and the last phase) are the callback's state: a checkpoint holds them, so
+``--resume`` in the middle of a fade-in continues with the same :math:`\\alpha` at every step.
+The authors update the schedule every 4 minibatches (``minibatch_repeats``); here every step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..models.progan import box_downsample
+from .base import Callback
+
+__all__ = ["ProgressiveGrowing", "fade_reals"]
+
+
+def fade_reals(images: torch.Tensor, size: int, alpha: float) -> torch.Tensor:
+    """``images`` box-downscaled to ``size``; for ``alpha < 1`` blended with the previous
+    resolution upsampled: :math:`\\alpha x + (1 - \\alpha)\\,\\mathrm{up}(\\mathrm{down}(x))`."""
+    x = box_downsample(images, size)
+    if alpha < 1.0:
+        low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0, mode="nearest")
+        x = torch.lerp(low, x, alpha)
+    return x
+
+
+def _positive_number(value: Any, arg: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{arg}: must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+class ProgressiveGrowing(Callback):
+    """``progressive_growing``: grows ``progan_*`` models 4x4 -> full size, fading each level in.
+
+    Args:
+        start_resolution: Resolution of the first phase (4, a power of two up to the models').
+        stabilise_kimg: Thousands of real images per phase at a fixed resolution (600).
+        fade_kimg: Thousands of real images of each fade-in (600; 0: no fade-in).
+        reset_optimizers: Clear the optimizers' state whenever a fade-in starts or ends
+            (the authors' ``reset_opt_for_new_lod``).
+    """
+
+    def __init__(
+        self,
+        start_resolution: int = 4,
+        stabilise_kimg: float = 600.0,
+        fade_kimg: float = 600.0,
+        reset_optimizers: bool = True,
+    ) -> None:
+        if (
+            isinstance(start_resolution, bool)
+            or not isinstance(start_resolution, int)
+            or start_resolution < 4
+            or start_resolution & (start_resolution - 1)
+        ):
+            raise ValueError(
+                f"start_resolution: must be a power of two >= 4, got {start_resolution!r}"
+            )
+        self.start_resolution = start_resolution
+        self.stabilise = _positive_number(stabilise_kimg, "stabilise_kimg") * 1000.0
+        self.fade = _positive_number(fade_kimg, "fade_kimg") * 1000.0
+        self.reset_optimizers = bool(reset_optimizers)
+        #: Real images shown so far (all ranks).
+        self.images = 0
+        #: ``(level, fading)`` of the last step, to detect phase changes (``None``: no step yet).
+        self.phase: tuple[int, bool] | None = None
+        self.level, self.alpha = 0, 1.0
+        self.num_levels = 0
+
+    # -- the schedule ------------------------------------------------------------------------
+    def schedule(self, images: int) -> tuple[int, float]:
+        """``(level, alpha)`` after ``images`` real images (level 0 is 4x4)."""
+        start = int(math.log2(self.start_resolution)) - 2
+        last = self.num_levels - 1
+        period = self.stabilise + self.fade
+        if period <= 0:
+            return last, 1.0
+        phase, within = divmod(float(images), period)
+        lod = start + phase
+        if self.fade > 0:
+            lod += max(within - self.stabilise, 0.0) / self.fade
+        if lod >= last:
+            return last, 1.0
+        level = math.ceil(lod)
+        return level, 1.0 - (level - lod)
+
+    def _models(self, trainer: Any) -> list[Any]:
+        models = [*trainer.models.values(), *(e.module for e in trainer.ema.values())]
+        return [m for m in models if callable(getattr(m, "set_level", None))]
+
+    def validate(self, trainer: Any) -> None:
+        """Before training: the run has progressive models of one size, the start resolution
+        fits, and the data's images have that size."""
+        models = self._models(trainer)
+        if not models:
+            raise ValueError(
+                f"this run has no progressive model (one with set_level, like progan_generator "
+                f"/ progan_discriminator); models: {', '.join(trainer.model_names)}"
+            )
+        sizes = {4 * 2 ** (m.num_levels - 1) for m in models}
+        if len(sizes) > 1:
+            raise ValueError(f"the progressive models grow to different sizes: {sorted(sizes)}")
+        (size,) = sizes
+        if self.start_resolution > size:
+            raise ValueError(
+                f"start_resolution: {self.start_resolution} is larger than the models' {size}"
+            )
+        real = getattr(trainer, "real_inputs", None)
+        if isinstance(real, torch.Tensor) and real.dim() == 4 and real.shape[-1] != size:
+            raise ValueError(
+                f"the models grow to {size}x{size} but the data's images are "
+                f"{tuple(real.shape[-2:])}; set data.args.image_size to {size}"
+            )
+
+    def _apply(self, trainer: Any) -> None:
+        models = self._models(trainer)
+        self.num_levels = models[0].num_levels if models else 1
+        self.level, self.alpha = self.schedule(self.images)
+        for model in models:
+            model.set_level(self.level, self.alpha)
+
+    def on_train_start(self, trainer: Any) -> None:
+        self._apply(trainer)
+
+    def on_train_batch_start(self, trainer: Any) -> None:
+        self._apply(trainer)
+        phase = (self.level, self.alpha < 1.0)
+        if self.reset_optimizers and self.phase is not None and phase != self.phase:
+            self._reset_optimizers(trainer)
+        self.phase = phase
+        size = 4 * 2**self.level
+        trainer.real_inputs = fade_reals(trainer.real_inputs, size, self.alpha)
+        if isinstance(trainer.batch, tuple | list) and trainer.batch:
+            trainer.batch = type(trainer.batch)((trainer.real_inputs, *trainer.batch[1:]))
+        else:
+            trainer.batch = trainer.real_inputs
+
+    def _reset_optimizers(self, trainer: Any) -> None:
+        params = {id(p) for m in self._models(trainer) for p in m.parameters()}
+        for optimizer in trainer.optimizers.values():
+            if any(id(p) in params for g in optimizer.param_groups for p in g["params"]):
+                optimizer.state.clear()
+
+    def on_train_batch_end(self, trainer: Any) -> None:
+        dist = getattr(trainer, "dist", None)
+        world = dist.world_size if dist is not None and dist.enabled else 1
+        self.images += int(trainer.real_inputs.shape[0]) * world
+
+    # -- reporting and state -----------------------------------------------------------------
+    def log_scalars(self) -> dict[str, float]:
+        """``progan/resolution``, ``progan/alpha`` and ``progan/kimg``."""
+        return {
+            "progan/resolution": float(4 * 2**self.level),
+            "progan/alpha": self.alpha,
+            "progan/kimg": self.images / 1000.0,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"images": self.images, "phase": list(self.phase) if self.phase else []}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.images = int(state["images"])
+        phase = state.get("phase") or []
+        self.phase = (int(phase[0]), bool(phase[1])) if phase else None

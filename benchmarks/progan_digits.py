@@ -12,6 +12,9 @@ Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/progan_digits.py            # about 15-20 minutes
     OMP_NUM_THREADS=1 python benchmarks/progan_digits.py --steps 300
+    # the same networks and steps without growing (32x32 from the first step):
+    OMP_NUM_THREADS=1 python benchmarks/progan_digits.py --out runs/progan_digits_fixed \
+        --set callbacks.0.args.start_resolution=32
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     p.add_argument("--images", type=int, default=1000, help="samples scored per generator")
     p.add_argument("--json", default=None, help="also write the figures to this file")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="config override, e.g. callbacks.0.args.start_resolution=32 (no growing)",
+    )
     return p.parse_args(argv)
 
 
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     from torchgan_ext.data.digits import Digits
     from torchgan_ext.testing.digits_score import score_digit_images
 
-    overrides = [f"out_dir={args.out}"]
+    overrides = [f"out_dir={args.out}", *args.set]
     result, cfg, seconds = train_fresh(args.config, overrides, args.steps, args.device)
     trainer = result.trainer
     grow = trainer.callbacks["progressive_growing"]

@@ -49,6 +49,9 @@ FAMILIES = {
     "cyclegan": "configs/cyclegan_cityscapes.yaml",
     "context_encoder": "configs/context_encoder_paris.yaml",
     "discogan": "configs/discogan_edges2shoes.yaml",
+    # the mode's callbacks replace the config's: timed at the final resolution (256x256),
+    # the slowest phase of the growing schedule
+    "progan": "configs/progan_celebahq256.yaml",
 }
 #: Datasets that yield image pairs (translation): timed on synthetic pairs.
 PAIRED = ("cityscapes_pairs", "paired_images", "unpaired_images")

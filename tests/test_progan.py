@@ -308,7 +308,7 @@ def test_paper_config_trains_two_steps_on_an_image_folder(tmp_path):
         "device=cpu",
     ]
     cfg = load_config(ROOT / "configs" / "progan_celebahq256.yaml", overrides)
-    assert cfg.callbacks[0].args["stabilise_kimg"] == 600
+    assert cfg.callbacks[0].args["stabilise_kimg"] == 800
     result = run(cfg)
     assert result.trainer.step == 2
     assert result.trainer.generator.encoding_dims == 16  # min(fmap_base, fmap_max)

@@ -3,8 +3,9 @@
 `Progressive Growing of GANs <https://arxiv.org/abs/1710.10196>`_ (section 2, appendix A.1)
 and the authors' ``TrainingSchedule`` / ``process_reals`` (``train.py``): training starts at
 ``start_resolution``; each phase shows ``stabilise_kimg`` thousand real images at the current
-resolution, then fades the next resolution in over ``fade_kimg`` thousand images (600 and 600
-in the paper). With :math:`n` the real images shown so far, :math:`P` = stabilise + fade:
+resolution, then fades the next resolution in over ``fade_kimg`` thousand images (800 and 800
+in the paper's appendix A.1; 600 and 600 by default, as in the authors' ``TrainingSchedule``).
+With :math:`n` the real images shown so far, :math:`P` = stabilise + fade:
 
 .. math::
     \\ell = \\ell_0 + \\lfloor n / P \\rfloor
@@ -65,8 +66,10 @@ class ProgressiveGrowing(Callback):
 
     Args:
         start_resolution: Resolution of the first phase (4, a power of two up to the models').
-        stabilise_kimg: Thousands of real images per phase at a fixed resolution (600).
-        fade_kimg: Thousands of real images of each fade-in (600; 0: no fade-in).
+        stabilise_kimg: Thousands of real images per phase at a fixed resolution (600, the
+            authors' code; 800 in the paper).
+        fade_kimg: Thousands of real images of each fade-in (600; 800 in the paper; 0: no
+            fade-in).
         reset_optimizers: Clear the optimizers' state whenever a fade-in starts or ends
             (the authors' ``reset_opt_for_new_lod``).
     """

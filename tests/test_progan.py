@@ -287,6 +287,26 @@ def test_digits_config_trains_through_torchgan_run(tmp_path):
     assert main(argv + [x for s in sets for x in ("--set", s)]) == 0
     with Image.open(out / "samples" / "step00000006_generator.png") as im:
         assert im.size == (2 * 34 + 2, 2 * 34 + 2)  # 8x8 grids upsampled to 32x32
+    # the checkpoint holds the level: --sample draws the grown-so-far model at the full size
+    resolved = [str(out / "config.yaml"), "--device", "cpu"]
+    assert main(resolved + ["--sample", "2"]) == 0
+    with Image.open(out / "generated" / "000000.png") as im:
+        assert im.size == (32, 32)
+
+
+def test_ada_sees_the_downscaled_reals_when_listed_after_the_schedule(tmp_path):
+    from torchgan_ext.errors import ConfigError
+
+    ada = {"name": "ada", "args": {"speed_kimg": 0.01, "interval": 1}}
+    cfg = config.config_to_dict(_cfg(tmp_path / "a", 4))
+    cfg["callbacks"].append(ada)
+    # ADA raises at the end of a step whose discriminator calls never got the batch's reals
+    result = run(config.config_from_dict(cfg))
+    assert result.step == 4 and result.trainer.callbacks["ada"].images == 0  # 4 adjustments
+    cfg = config.config_to_dict(_cfg(tmp_path / "b", 4))
+    cfg["callbacks"].insert(0, ada)
+    with pytest.raises(ConfigError, match="callbacks.1: callback 'ada' comes before progressive"):
+        run(config.config_from_dict(cfg))
 
 
 def test_paper_config_trains_two_steps_on_an_image_folder(tmp_path):

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.progan import box_downsample
+from .ada import ADA
 from .base import Callback
 
 __all__ = ["ProgressiveGrowing", "fade_reals"]
@@ -139,6 +140,13 @@ class ProgressiveGrowing(Callback):
             raise ValueError(
                 f"start_resolution: {self.start_resolution} is larger than the models' {size}"
             )
+        callbacks = list(getattr(trainer, "callbacks", {}).items())
+        for name, callback in callbacks[: [cb for _, cb in callbacks].index(self)]:
+            if isinstance(callback, ADA):  # it records the batch's reals before the step
+                raise ValueError(
+                    f"callback {name!r} comes before progressive_growing and would look for the "
+                    "full-size real images; list progressive_growing first"
+                )
         real = getattr(trainer, "real_inputs", None)
         if isinstance(real, torch.Tensor) and real.dim() == 4 and real.shape[-1] != size:
             raise ValueError(

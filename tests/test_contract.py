@@ -104,6 +104,7 @@ def _attributes() -> torch.Tensor:
 G16 = {"out_size": 16, "out_channels": 1, "step_channels": 4}
 D16 = {"in_size": 16, "in_channels": 1, "step_channels": 4}
 IMG = (2, 1, 16, 16)
+G16_SIZE = {"out_size": 16, "out_channels": 1}
 
 MODEL_CASES: dict[str, ModelCase] = {
     "dcgan_generator": ModelCase({"encoding_dims": 8, **G16}, (IMG,)),
@@ -222,6 +223,15 @@ MODEL_CASES: dict[str, ModelCase] = {
         {"in_size": 8, "in_channels": 1, "fmap_base": 16, "fmap_max": 8},
         ((2,),),
         lambda m: (m.set_level(1, 0.5), _image(1, 8))[1:],
+    ),
+    "stylegan2_generator": ModelCase(
+        {"encoding_dims": 8, "w_dim": 8, "channel_base": 64, "channel_max": 8, **G16_SIZE},
+        (IMG,),
+    ),
+    "stylegan2_discriminator": ModelCase(
+        {"in_size": 16, "in_channels": 1, "channel_base": 64, "channel_max": 8},
+        ((2,),),
+        lambda m: (_image(),),
     ),
 }
 
@@ -1068,13 +1078,16 @@ def _check_ada(trainer, tmp_path, stream):
 
 
 def _check_regulariser(trainer, tmp_path, stream):
-    (name,) = (n for n in ("r1_penalty", "r2_penalty", "lecam") if n in trainer.callbacks)
+    names = ("r1_penalty", "r2_penalty", "lecam", "path_length")
+    (name,) = (n for n in names if n in trainer.callbacks)
     reg = trainer.callbacks[name]
     assert reg.last_value is not None and torch.isfinite(reg.last_value)
     if name == "lecam":  # anchors: moving averages of the scores, saved with the run
         assert torch.isfinite(reg.anchor_real) and torch.isfinite(reg.anchor_fake)
     else:
         assert reg.last_value > 0
+    if name == "path_length":  # the running mean of the lengths, saved with the run
+        assert reg.pl_mean > 0
 
 
 def _check_progressive(trainer, tmp_path, stream):
@@ -1103,6 +1116,8 @@ CALLBACK_CASES: dict[str, tuple[dict[str, Any], Callable[..., None]]] = {
     "r2_penalty": ({"gamma": 1.0, "every": 2}, _check_regulariser),
     "lecam": ({"weight": 0.3, "decay": 0.5, "start_step": 2}, _check_regulariser),
     "progressive_growing": ({"stabilise_kimg": 0.004, "fade_kimg": 0.008}, _check_progressive),
+    # on the DCGAN generator of this loop: lengths with respect to its input z
+    "path_length": ({"every": 2}, _check_regulariser),
 }
 
 

@@ -65,6 +65,14 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed", type=int, default=None, help="--sample: seed of the noise (default: seed:)"
     )
+    p.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        metavar="PSI",
+        help="--sample: truncation psi of a generator with truncation_psi (StyleGAN2; 1: none, "
+        "0: the average image)",
+    )
 
 
 def add_folder_arguments(p: argparse.ArgumentParser) -> None:
@@ -116,6 +124,7 @@ def check_sample_flags(args: argparse.Namespace) -> None:
             ("--target", args.targets),
             ("--input", args.input),
             ("--seed", args.seed),
+            ("--truncation", args.truncation),
         ):
             if value is not None:
                 raise ConfigError(
@@ -171,6 +180,7 @@ def run_sample(config: Config, args: argparse.Namespace) -> int:
         targets=args.targets,
         inputs=args.input,
         seed=args.seed,
+        truncation=args.truncation,
         overwrite=args.overwrite,
     )
 

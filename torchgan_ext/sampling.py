@@ -19,6 +19,9 @@ generator's inputs:
   onehot``) takes label-map PNGs: ``_gtFine_labelIds.png`` (grey) or colour maps
   (``_gtFine_color.png``, the official palette), converted as the dataset does.
 
+A generator with a ``truncation_psi`` attribute (StyleGAN2) samples with that :math:`\\psi`
+(the run's model argument, 1 by default); ``truncation`` (``--truncation PSI``) replaces it.
+
 The noise is drawn on the CPU from ``seed`` in a forked RNG, once for all ``N`` images, so the
 images do not depend on the batch size or the device's random streams.
 """
@@ -206,6 +209,7 @@ def sample_images(
     targets: Sequence[str] | None = None,
     inputs: str | os.PathLike | None = None,
     batch_size: int = 64,
+    truncation: float | None = None,
     overwrite: bool = False,
 ) -> SampleResult:
     """Write PNG images of ``run.generator`` into ``directory`` (see the module docs).
@@ -221,11 +225,14 @@ def sample_images(
             indices); default one per attribute.
         inputs: A folder of input images for image-to-image generators.
         batch_size: Images per forward pass.
+        truncation: :math:`\\psi` >= 0 for a generator with ``truncation_psi`` (set on
+            ``run.generator``).
         overwrite: Replace the files of a non-empty ``directory``.
 
     Raises:
         ConfigError: One line naming the flag (``--sample``, ``--classes``, ``--target``,
-            ``--input``) for a count <= 0, a class out of range, a missing input folder, ...
+            ``--input``, ``--truncation``) for a count <= 0, a class out of range, a missing
+            input folder, ...
     """
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
         raise ConfigError(f"the number of images must be >= 1, got {num!r}", file="--sample")
@@ -247,6 +254,8 @@ def sample_images(
         raise ConfigError(
             f"{type(g).__name__} generates from noise and takes no input images", file="--input"
         )
+    if truncation is not None:
+        _set_truncation(g, truncation)
     files = _input_images(inputs, num) if kind.startswith("image") else []
     out = Path(directory)
     # every argument is checked before anything is removed or written
@@ -317,6 +326,18 @@ def _input_reader(run: LoadedRun, g: nn.Module) -> Callable[[Path], torch.Tensor
     )
 
 
+def _set_truncation(g: nn.Module, psi: float) -> None:
+    if not hasattr(g, "truncation_psi"):
+        raise ConfigError(
+            f"{type(g).__name__} has no truncation (no truncation_psi attribute); --truncation "
+            "applies to StyleGAN2-like generators",
+            file="--truncation",
+        )
+    if isinstance(psi, bool) or not isinstance(psi, int | float) or not psi >= 0:
+        raise ConfigError(f"psi must be a number >= 0, got {psi!r}", file="--truncation")
+    g.truncation_psi = float(psi)
+
+
 def _translate(
     run: LoadedRun,
     files: list[Path],
@@ -382,6 +403,7 @@ def sample_command(
     targets: Sequence[str] | None = None,
     inputs: str | None = None,
     seed: int | None = None,
+    truncation: float | None = None,
     overwrite: bool = False,
     device: str | None = None,
     stream: Any = None,
@@ -432,6 +454,7 @@ def sample_command(
         classes=classes,
         targets=targets,
         inputs=inputs,
+        truncation=truncation,
         overwrite=overwrite,
     )
     where = f" in {len(result.folders)} folders" if result.folders else ""

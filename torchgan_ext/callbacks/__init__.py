@@ -12,9 +12,10 @@ from .checkpoint import Checkpoint
 from .ema import EMA, ModelEMA
 from .evaluation import Evaluation
 from .nonfinite import NonFiniteGuard
+from .path_length import PathLengthPenalty
 from .progress import ProgressBarCallback
 from .progressive import ProgressiveGrowing
-from .regularisers import DiscriminatorRegulariser, LeCam, R1Penalty, R2Penalty
+from .regularisers import DiscriminatorRegulariser, LazyRegulariser, LeCam, R1Penalty, R2Penalty
 from .samples import SampleGrids
 from .schedulers import LRSchedulers
 from .tensorboard import TensorBoard
@@ -32,7 +33,9 @@ __all__ = [
     "NonFiniteGuard",
     "ProgressBarCallback",
     "ProgressiveGrowing",
+    "LazyRegulariser",
     "DiscriminatorRegulariser",
+    "PathLengthPenalty",
     "R1Penalty",
     "R2Penalty",
     "LeCam",

@@ -52,7 +52,13 @@ from ..losses.regularisers import gradient_squared_norms, lecam_regulariser, upd
 from ..losses.train_ops import generate, judge, judged_reals, labels_for
 from .base import Callback
 
-__all__ = ["DiscriminatorRegulariser", "R1Penalty", "R2Penalty", "LeCam"]
+__all__ = [
+    "LazyRegulariser",
+    "DiscriminatorRegulariser",
+    "R1Penalty",
+    "R2Penalty",
+    "LeCam",
+]
 
 
 def _score(out: Any, output: int, what: str, batch: int) -> torch.Tensor:
@@ -84,32 +90,30 @@ def _score(out: Any, output: int, what: str, batch: int) -> torch.Tensor:
     return out
 
 
-class DiscriminatorRegulariser(Callback):
-    """Base class: a lazy regularisation step on one discriminator every ``every`` steps.
+class LazyRegulariser(Callback):
+    """Base class: a lazy regularisation step on one model every ``every`` steps.
 
-    Subclasses implement :meth:`regulariser` (the unscaled term, a scalar tensor).
+    Every ``every`` trainer steps, :meth:`regulariser` (the unscaled term, a scalar tensor)
+    is computed under the trainer's autocast, scaled by ``every``, back-propagated and
+    followed by a step of the model's own optimizer. Subclasses: the discriminator
+    regularisers here, the generator's path-length penalty
+    (:class:`~torchgan_ext.callbacks.path_length.PathLengthPenalty`).
 
     Args:
         every: Regularise every this many trainer steps (``trainer.step`` counts them; with
             ``ncritic`` > 1 the discriminator steps at every trainer step), the term scaled by
             ``every``.
-        model: Name of the discriminator in ``models:``.
-        output: Element of a tuple output that is the real/fake score.
+        model: Name of the regularised model in ``models:``.
     """
 
-    #: Whether :meth:`regulariser` needs generated images (``R2``, LeCam).
-    needs_fakes = False
-
-    def __init__(self, every: int = 1, model: str = "discriminator", output: int = 0) -> None:
+    def __init__(self, every: int = 1, model: str = "discriminator") -> None:
         self.every = check_int(every, "every", minimum=1)
         if not isinstance(model, str) or not model:
             raise TypeError(f"model: must be the name of a model, got {model!r}")
         self.model = model
-        self.output = check_int(output, "output")
         self.last_value: torch.Tensor | None = None
 
-    # -- the pieces --------------------------------------------------------------------------
-    def _discriminator(self, trainer: Any) -> nn.Module:
+    def _model(self, trainer: Any) -> nn.Module:
         names = list(getattr(trainer, "model_names", []))
         if self.model not in names:
             raise ValueError(
@@ -123,6 +127,44 @@ class DiscriminatorRegulariser(Callback):
             if any(p is first for g in optimizer.param_groups for p in g["params"]):
                 return optimizer
         raise ValueError(f"model: model {self.model!r} has no optimizer")
+
+    def regulariser(self, trainer: Any, model: nn.Module) -> torch.Tensor:
+        """The unscaled regulariser of the current batch (implemented by subclasses)."""
+        raise NotImplementedError
+
+    def on_train_batch_end(self, trainer: Any) -> None:
+        """Every ``every`` steps: one step of the model on ``every`` x the regulariser."""
+        if trainer.step % self.every != 0:
+            return
+        model = self._model(trainer)
+        optimizer = self._optimizer(trainer, model)
+        autocast = getattr(trainer, "autocast", None)
+        with autocast() if callable(autocast) else contextlib.nullcontext():
+            value = self.regulariser(trainer, model)
+        optimizer.zero_grad(set_to_none=True)
+        (value * self.every).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.last_value = value.detach()
+
+
+class DiscriminatorRegulariser(LazyRegulariser):
+    """Base class: a lazy regularisation step on one discriminator every ``every`` steps.
+
+    Subclasses implement :meth:`regulariser` (the unscaled term, a scalar tensor).
+
+    Args:
+        every: Regularise every this many trainer steps, the term scaled by ``every``.
+        model: Name of the discriminator in ``models:``.
+        output: Element of a tuple output that is the real/fake score.
+    """
+
+    #: Whether :meth:`regulariser` needs generated images (``R2``, LeCam).
+    needs_fakes = False
+
+    def __init__(self, every: int = 1, model: str = "discriminator", output: int = 0) -> None:
+        super().__init__(every, model)
+        self.output = check_int(output, "output")
 
     def scores(self, d: nn.Module, images: torch.Tensor, labels: torch.Tensor | None):
         """The discriminator's real/fake scores of ``images`` (judged with ``labels``)."""
@@ -159,15 +201,11 @@ class DiscriminatorRegulariser(Callback):
             g_labels, d_labels = labels_for(g, d, labels, b, real.device, judge_real=False)
             return generate(g, noise, g_labels), d_labels
 
-    def regulariser(self, trainer: Any, d: nn.Module) -> torch.Tensor:
-        """The unscaled regulariser of the current batch (implemented by subclasses)."""
-        raise NotImplementedError
-
     # -- the hooks ---------------------------------------------------------------------------
     def validate(self, trainer: Any) -> None:
         """Before training (the trainer holds the first batch): the discriminator returns a
         score and the inputs it needs are there (errors name ``model`` or ``output``)."""
-        d = self._discriminator(trainer)
+        d = self._model(trainer)
         self._optimizer(trainer, d)
         real, labels = self.reals(trainer, d)
         if not isinstance(real, torch.Tensor):
@@ -186,21 +224,6 @@ class DiscriminatorRegulariser(Callback):
         finally:
             for m, mode in zip(models, modes, strict=True):
                 m.train(mode)
-
-    def on_train_batch_end(self, trainer: Any) -> None:
-        """Every ``every`` steps: one discriminator step on ``every`` x the regulariser."""
-        if trainer.step % self.every != 0:
-            return
-        d = self._discriminator(trainer)
-        optimizer = self._optimizer(trainer, d)
-        autocast = getattr(trainer, "autocast", None)
-        with autocast() if callable(autocast) else contextlib.nullcontext():
-            value = self.regulariser(trainer, d)
-        optimizer.zero_grad(set_to_none=True)
-        (value * self.every).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        self.last_value = value.detach()
 
 
 def _cuda_devices(x: torch.Tensor) -> list[int]:

@@ -18,6 +18,7 @@ from ..callbacks import (
     LeCam,
     LRSchedulers,
     NonFiniteGuard,
+    PathLengthPenalty,
     ProgressBarCallback,
     ProgressiveGrowing,
     R1Penalty,
@@ -66,6 +67,8 @@ from ..models.sagan import SAGANDiscriminator, SAGANGenerator
 from ..models.segmentation import SegmentationNet
 from ..models.srgan import SRGANDiscriminator, SRResNetGenerator
 from ..models.stargan import StarGANDiscriminator, StarGANGenerator
+from ..models.stylegan2 import StyleGAN2Generator
+from ..models.stylegan2_discriminator import StyleGAN2Discriminator
 from ..models.unet_discriminator import UNetDiscriminator
 from ..trainer.schedulers import LinearDecayLR, StepwiseDecayLR
 from .classifier_runs import DATA_ARGS as _CLASSIFIER_RUN_DATA
@@ -100,6 +103,8 @@ def torchgan_ext_register_models(registry):
     registry.register("discogan_discriminator", DiscoGANDiscriminator)
     registry.register("progan_generator", ProGANGenerator)
     registry.register("progan_discriminator", ProGANDiscriminator)
+    registry.register("stylegan2_generator", StyleGAN2Generator)
+    registry.register("stylegan2_discriminator", StyleGAN2Discriminator)
 
 
 @hookimpl
@@ -197,3 +202,4 @@ def torchgan_ext_register_callbacks(registry):
     registry.register("r2_penalty", R2Penalty)
     registry.register("lecam", LeCam)
     registry.register("progressive_growing", ProgressiveGrowing)
+    registry.register("path_length", PathLengthPenalty)

@@ -52,6 +52,8 @@ FAMILIES = {
     # the mode's callbacks replace the config's: timed at the final resolution (256x256),
     # the slowest phase of the growing schedule
     "progan": "configs/progan_celebahq256.yaml",
+    # with its recipe's callbacks (EMA, lazy R1, lazy path length): timed in both loops
+    "stylegan2": "configs/stylegan2_ffhq256.yaml",
 }
 #: Datasets that yield image pairs (translation): timed on synthetic pairs.
 PAIRED = ("cityscapes_pairs", "paired_images", "unpaired_images")
@@ -100,7 +102,7 @@ def family_config(
     bs = batch or min(paper_batch, cap)
     cfg = copy.deepcopy(raw)
     mode = copy.deepcopy(mode)
-    cfg["callbacks"] = mode.pop("callbacks", [])
+    cfg["callbacks"] = [*raw.get("callbacks", []), *mode.pop("callbacks", [])]
     for cb in cfg["callbacks"]:
         if name == "unetgan":
             cb["args"] = {**cb.get("args", {}), **PIXEL_SAFE[cb["name"]]}
@@ -125,6 +127,11 @@ def family_config(
         if loss.get("args", {}).get("content") == "vgg19":
             loss["args"]["weights"] = vgg_weights
     return cfg, bs
+
+
+def recipe_callbacks(name: str) -> tuple[str, ...]:
+    """The callbacks a family's config lists itself (its recipe, e.g. StyleGAN2's R1)."""
+    return tuple(c["name"] for c in read_yaml(ROOT / FAMILIES[name]).get("callbacks", []))
 
 
 def sync(device: torch.device) -> None:
@@ -152,8 +159,9 @@ def time_trainer(trainer, loader, warmup: int) -> list[float]:
     return [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1 :], strict=False)]
 
 
-def time_direct(trainer, loader, steps: int) -> list[float]:
-    """The same losses' train_ops called in a plain loop (ncritic schedule kept)."""
+def time_direct(trainer, loader, steps: int, recipe: tuple[str, ...] = ()) -> list[float]:
+    """The same losses' train_ops called in a plain loop (ncritic schedule kept), and the
+    step hooks of the config's own ``recipe`` callbacks (StyleGAN2's EMA, R1, path length)."""
     from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
     from torchgan_ext.callbacks import DiscriminatorAugment
@@ -181,6 +189,9 @@ def time_direct(trainer, loader, steps: int) -> list[float]:
                 loss.train_ops(**trainer._get_arguments(trainer.loss_arg_maps[name]))
                 if isinstance(loss, DiscriminatorLoss):
                     d_iters += 1
+        trainer.step = len(stamps) + 1
+        for name in recipe:
+            trainer.callbacks[name].on_train_batch_end(trainer)
         sync(trainer.device)
         stamps.append(time.perf_counter())
     for cb in augment:
@@ -222,7 +233,10 @@ def measure(
                 cfg["device"] = str(device)
                 trainer, loader = build_trainer(config.config_from_dict(cfg, FAMILIES[fam]))
                 per_iter = statistics.median(time_trainer(trainer, loader, warmup))
-                direct = statistics.median(time_direct(trainer, loader, steps))
+                recipe = tuple(
+                    c["name"] for c in read_yaml(ROOT / FAMILIES[fam]).get("callbacks", [])
+                )
+                direct = statistics.median(time_direct(trainer, loader, steps, recipe))
                 ips = bs / per_iter
                 base = base or ips
                 row = {

@@ -103,3 +103,33 @@ def test_embedded_quickstart_learns_recognisable_digits(tmp_path, monkeypatch):
 
 #: Steps of the quickstart run by the test above.
 QUICK_STEPS = 682
+
+
+@pytest.mark.parametrize(
+    "name", ["stylegan2_digits", pytest.param("stylegan2_ffhq256", marks=pytest.mark.slow)]
+)
+def test_stylegan2_configs_load_and_build(name, tmp_path):
+    """The shipped StyleGAN2 configs build their models, losses and the recipe's callbacks
+    (the 256 px one on a fake image folder, batch 4, at its full paper256 widths)."""
+    from torchgan_ext import build_trainer, load_config
+    from torchgan_ext.testing import write_image_folder
+
+    overrides = [f"out_dir={tmp_path / 'run'}", "logging.tensorboard=false"]
+    if name == "stylegan2_ffhq256":
+        root = write_image_folder(tmp_path / "faces", classes=None, per_class=4, size=(32, 32))
+        overrides += [
+            f"data.args.root={root}",
+            "data.loader.batch_size=4",
+            "data.loader.num_workers=0",
+        ]
+    cfg = load_config(ROOT / "configs" / f"{name}.yaml", overrides)
+    trainer, _ = build_trainer(cfg, device="cpu")
+    g, d = trainer.generator, trainer.discriminator
+    size = 256 if name == "stylegan2_ffhq256" else 32
+    assert (g.out_size, d.in_size, g.style_mixing_prob) == (size, size, 0.9)
+    assert {"ema", "r1_penalty", "path_length"} <= set(trainer.callbacks)
+    assert trainer.callbacks["r1_penalty"].every == 16
+    assert trainer.callbacks["path_length"].every == 4
+    if name == "stylegan2_ffhq256":  # paper256: 512-d z and w, 64 maps at 256 px, 512 at 32
+        assert g.w_dim == 512 and g.convs[-1].conv.weight.shape[0] == 64
+        assert d.mbstd.group_size == 8 and d.from_rgb.weight.shape[0] == 64

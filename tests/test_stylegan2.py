@@ -45,14 +45,15 @@ def _reference(x, weight, styles, demodulate, padding):
     return torch.cat(outs)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("demodulate", [True, False])
 @pytest.mark.parametrize("kernel", [1, 3])
-def test_modulated_conv_matches_a_per_sample_conv_loop(demodulate, kernel):
+def test_modulated_conv_matches_a_per_sample_conv_loop(demodulate, kernel, fused):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 4, 7, 7, generator=g, dtype=torch.float64)
     weight = torch.randn(5, 4, kernel, kernel, generator=g, dtype=torch.float64)
     styles = torch.randn(3, 4, generator=g, dtype=torch.float64)
-    out = modulated_conv2d(x, weight, styles, demodulate, padding=kernel // 2)
+    out = modulated_conv2d(x, weight, styles, demodulate, padding=kernel // 2, fused=fused)
     torch.testing.assert_close(out, _reference(x, weight, styles, demodulate, kernel // 2))
 
 

@@ -10,8 +10,10 @@ rescales each output channel so that its expected standard deviation is one agai
     w''_{ijk} = w'_{ijk} \\Big/ \\sqrt{\\textstyle\\sum_{i,k} {w'_{ijk}}^2 + \\epsilon}
 
 (:math:`i` input channel, :math:`j` output channel, :math:`k` kernel position). Every sample of
-a batch has its own weights; they are applied in one grouped convolution (the batch folded into
-the channel axis, one group per sample: the paper's "fused" form).
+a batch has its own weights: either one grouped convolution (the batch folded into the channel
+axis, one group per sample: the paper's "fused" form) or, the same function, the style scaling
+the input channels, one shared convolution and the demodulation scaling the output channels
+(the authors' training path, and the default here).
 
 Resampling uses the separable binomial low-pass filter :math:`[1, 3, 3, 1]` of the paper (and
 of StyleGAN before it): up-sampling inserts zeros and filters (gain 4, so a constant image
@@ -89,6 +91,7 @@ def modulated_conv2d(
     demodulate: bool = True,
     padding: int = 0,
     eps: float = 1e-8,
+    fused: bool = False,
 ) -> torch.Tensor:
     """Convolve every sample of ``x`` with ``weight`` modulated by its own style.
 
@@ -99,6 +102,10 @@ def modulated_conv2d(
         demodulate: Normalise each sample's output channel weights to unit L2 norm.
         padding: Zero padding of the convolution.
         eps: Added under the square root of the demodulation.
+        fused: One grouped convolution with per-sample weights. ``False`` (the default, as
+            the authors' code in training): the same function as scaling the input channels
+            by the style, one shared convolution and scaling the output channels by the
+            demodulation factors, which is faster where grouped convolutions are slow (CPU).
 
     Returns:
         ``[N, O, H', W']``.
@@ -107,6 +114,12 @@ def modulated_conv2d(
     c_out = weight.shape[0]
     if styles.shape != (n, c_in):
         raise ValueError(f"styles: expected shape {(n, c_in)}, got {tuple(styles.shape)}")
+    if not fused:
+        out = F.conv2d(x * styles.reshape(n, c_in, 1, 1), weight, padding=padding)
+        if demodulate:  # sum_{i,k} (s_i w_ijk)^2 = sum_i s_i^2 sum_k w_ijk^2
+            norms = styles.square() @ weight.square().sum(dim=(2, 3)).t()  # [N, O]
+            out = out * torch.rsqrt(norms + eps).reshape(n, c_out, 1, 1)
+        return out
     wts = weight.unsqueeze(0) * styles.reshape(n, 1, c_in, 1, 1)  # [N, O, I, k, k]
     if demodulate:
         wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)

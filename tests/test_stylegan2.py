@@ -352,3 +352,21 @@ def test_truncation_flag_is_refused_for_generators_without_it(tmp_path):
     run(cfg)
     with pytest.raises(ConfigError, match="--truncation"):
         sample_images(load_run(tmp_path / "run", device="cpu"), 2, tmp_path / "g", truncation=0.5)
+
+
+def test_cli_sample_truncation(tmp_path, capsys):
+    import yaml
+
+    from torchgan_ext.cli import main
+
+    cfg = tiny_config(tmp_path / "run")
+    cfg["models"]["generator"] = {"name": "stylegan2_generator", "args": dict(TINY_G)}
+    cfg["models"]["generator"]["optimizer"] = ADAM
+    cfg["trainer"]["max_steps"] = 1
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main([str(path), "--truncation", "0.5"]) == 2
+    assert "--truncation applies to --sample" in capsys.readouterr().err
+    assert main([str(path)]) == 0
+    assert main([str(path), "--sample", "3", "--truncation", "0.5"]) == 0
+    assert len(list((tmp_path / "run" / "generated").glob("*.png"))) == 3

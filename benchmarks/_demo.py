@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+
+def demo_parser(description: str, config: str, out: str, steps: str) -> argparse.ArgumentParser:
+    """The flags every CPU demo takes: ``--config``, ``--out``, ``--steps`` (help: ``steps``),
+    ``--device``, ``--threads`` and ``--json``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--config", default=config)
+    p.add_argument("--out", default=out)
+    p.add_argument("--steps", type=int, default=None, help=steps)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--json", default=None, help="also write the figures to this file")
+    return p
 
 
 def train_fresh(

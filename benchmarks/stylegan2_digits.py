@@ -31,18 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _demo import report, train_fresh  # noqa: E402
+from _demo import demo_parser, report, train_fresh  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=str(ROOT / "configs/stylegan2_digits.yaml"))
-    p.add_argument("--out", default="runs/stylegan2_digits")
-    p.add_argument("--steps", type=int, default=None, help="max_steps (config: 1000)")
+    p = demo_parser(
+        __doc__.splitlines()[0],
+        str(ROOT / "configs/stylegan2_digits.yaml"),
+        "runs/stylegan2_digits",
+        "max_steps (config: 1000)",
+    )
     p.add_argument("--images", type=int, default=1000)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
-    p.add_argument("--json", default=None, help="also write the figures to this file")
     return p.parse_args(argv)
 
 

@@ -20,7 +20,9 @@ in one run, as medians of repeated full passes:
 * the decoded cache (``torchgan_ext.data.DecodedCache``, ``data.cache`` of a config): its build
   time per image (decode, crop, resize, write once), and ``cached, N workers``: the same items
   read from the memory-mapped ``uint8`` array, in a shuffled order, for 0 and 2 workers (and
-  with random flips read from the stored mirror images);
+  with random flips read from the stored mirror images), through
+  ``torchgan_ext.data.CacheLoader`` as ``torchgan-run`` builds it; and once through a plain
+  ``DataLoader`` (its per-batch profiler annotation costs what it does there);
 * ``bare memmap read``: the new floor: a loop copying each batch's items (same shuffled order)
   from the memory-mapped array into a batch buffer, nothing else; and the same with contiguous
   slices (sequential order).
@@ -54,7 +56,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from torchgan_ext.data import CelebA, DecodedCache, collate
+from torchgan_ext.data import CacheLoader, CelebA, DecodedCache, collate
 from torchgan_ext.data._io import single_threaded
 from torchgan_ext.data.cache_store import build_cache
 from torchgan_ext.testing import write_celeba
@@ -265,13 +267,17 @@ def cached_loaders(
         for w in args.workers if name == "cache" else [0]:
             kw = {"persistent_workers": True} if w > 0 else {}
             label = "cached uint8" + (" + flips (mirror)" if name == "cache-flip" else "")
-            loaders[f"{label}, {w} workers"] = DataLoader(
+            loaders[f"{label}, {w} workers"] = CacheLoader(  # as torchgan-run builds it
                 cached,
                 batch_size=args.batch,
                 sampler=order,
                 num_workers=w,
                 collate_fn=collate,
                 **kw,
+            )
+        if name == "cache":  # the same through a plain DataLoader (per-batch annotation)
+            loaders["cached uint8, plain DataLoader, 0 workers"] = DataLoader(
+                cached, batch_size=args.batch, sampler=order, collate_fn=collate
             )
     mapped = np.load(Path(tmp) / f"cache-{max(args.workers)}" / "image.npy", mmap_mode="r")
     array = np.asarray(mapped)  # a plain view: np.memmap's indexing hooks cost ~5 us an item

@@ -21,7 +21,14 @@ from torch.utils.data import DataLoader
 
 from torchgan_ext import config
 from torchgan_ext.cli import main
-from torchgan_ext.data import CelebA, Cityscapes, ImageFolder, SuperResolution, collate
+from torchgan_ext.data import (
+    CacheLoader,
+    CelebA,
+    Cityscapes,
+    ImageFolder,
+    SuperResolution,
+    collate,
+)
 from torchgan_ext.data.cache import DecodedCache
 from torchgan_ext.data.cache_store import build_cache
 from torchgan_ext.runner import run
@@ -270,6 +277,7 @@ def test_build_cache_from_the_cli_then_train_and_resume_exactly(celeba_root, tmp
     assert main([str(path), "--build-cache"]) == 0
     assert ": up to date" in capsys.readouterr().out
     full = run(config.config_from_dict(cfg))
+    assert isinstance(full.trainer.data_loader, CacheLoader)  # the unannotated in-process reads
     cfg["out_dir"] = str(tmp_path / "run2")
     cfg["trainer"]["max_steps"] = 2
     run(config.config_from_dict(cfg))

@@ -228,6 +228,8 @@ def build_loader(
     dist_info: DistInfo | None = None,
 ) -> DataLoader:
     """A DataLoader with a :class:`~torchgan_ext.data.ResumableSampler` and seeded workers."""
+    from .data.cache import DecodedCache
+    from .data.cache_loader import CacheLoader
     from .data.collate import collate
     from .data.sampler import ResumableSampler
 
@@ -262,7 +264,10 @@ def build_loader(
     # the trainer reseeds it per epoch so worker seeds are reproducible.
     generator = torch.Generator()
     generator.manual_seed(config.seed)
-    return DataLoader(
+    # the decoded cache's batches are one memory copy: the in-process iterator without the
+    # per-batch profiler annotation (data.cache_loader), otherwise the plain DataLoader
+    loader_class = CacheLoader if isinstance(dataset, DecodedCache) else DataLoader
+    return loader_class(
         dataset,
         batch_size=bs,
         sampler=sampler,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from .cache_key import CachePlan, check_cache, key_parts, listing, stale_message
 from .collate import Collated, empty_batch
@@ -79,9 +79,10 @@ def _copy_items(
     ch, cw = dst.shape[1:3]
     h, w = src.shape[-3:-1]
     if (ch, cw) == (h, w) and (mirror or not any(flips)):  # whole images: one copy each
-        if mirror:
+        if mirror:  # stored as [N * 2] images: item j at 2j, its mirror image at 2j + 1
+            flat = src.reshape(-1, *src.shape[2:])
             for i, j in enumerate(indices):
-                dst[i] = src[j, 1 if flips[i] else 0]
+                dst[i] = flat[2 * j + 1 if flips[i] else 2 * j]
         else:
             for i, j in enumerate(indices):
                 dst[i] = src[j]
@@ -170,24 +171,35 @@ class DecodedCache(Dataset):
                 lefts = torch.randint(0, w + 1, (b,)).tolist()
             else:
                 tops, lefts = [int(round(h / 2.0))] * b, [int(round(w / 2.0))] * b
-        flips = (torch.rand(b) < 0.5).tolist() if plan.flip else [False] * b
+        # the same draw as ``torch.rand(b) < 0.5``, compared in Python (one torch op fewer)
+        flips = [u < 0.5 for u in torch.rand(b).tolist()] if plan.flip else [False] * b
         return tops, lefts, flips
 
     def __getitems__(self, indices: Sequence[int]) -> Collated:
-        arrays = self._open()
+        arrays = self._arrays if self._arrays is not None else self._open()
         b = len(indices)
         tops, lefts, flips = self._windows(b)
-        fields = {}
-        for name, src in arrays.items():
-            (h, w, c), _ = self.plan.fields[name]
-            ch, cw = self.plan.crop or (h, w)
-            out = empty_batch((b, ch, cw, c), _TORCH_DTYPES[src.dtype.str])
-            _copy_items(out.numpy(), src, indices, tops, lefts, flips, self.mirror)
-            fields[name] = out.permute(0, 3, 1, 2)
+        # The labels and the batch tensors before the pixel copies: the copies flush the CPU's
+        # caches, and a torch or NumPy call made after them runs cold (20-70 us instead of
+        # 1-2 us; see docs/performance.md).
         labels = None
         if self._labels is not None:
             labels = torch.from_numpy(self._labels[np.asarray(indices)])
-        return Collated(self.plan.finish(fields, labels))
+        in_worker = get_worker_info() is not None
+        fields, copies = {}, []
+        for name, src in arrays.items():
+            (h, w, c), _ = self.plan.fields[name]
+            ch, cw = self.plan.crop or (h, w)
+            if in_worker:  # in shared memory: handing the batch over copies nothing
+                out = empty_batch((b, ch, cw, c), _TORCH_DTYPES[src.dtype.str])
+                dst, fields[name] = out.numpy(), out.permute(0, 3, 1, 2)
+            else:  # one torch call per field
+                dst = np.empty((b, ch, cw, c), dtype=src.dtype)
+                fields[name] = torch.from_numpy(dst.transpose(0, 3, 1, 2))
+            copies.append((dst, src))
+        for dst, src in copies:
+            _copy_items(dst, src, indices, tops, lefts, flips, self.mirror)
+        return Collated(self.plan.finish(fields, labels))  # may compute from the pixels
 
     def __getitem__(self, index: int) -> Any:
         n = self._n

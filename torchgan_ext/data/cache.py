@@ -130,13 +130,18 @@ class DecodedCache(Dataset):
             raise ValueError(stale_message(self.path, state))
         self.mirror = bool(parts["layout"]["mirror"])
         self._n = len(self.plan)
+        # whole stored images (flips, if any, from the stored mirror images): every item of a
+        # batch is one row of the arrays seen as [N, H, W, C] (mirrored: [N * 2, H, W, C])
+        self._whole = self.plan.crop is None and (self.mirror or not self.plan.flip)
         self._arrays: dict[str, np.ndarray] | None = None
+        self._rows: dict[str, np.ndarray] = {}
         self._labels: np.ndarray | None = None
 
     # -- pickling: workers open their own mappings ----------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_arrays"] = None
+        state["_rows"] = {}
         state["_labels"] = None
         return state
 
@@ -152,6 +157,7 @@ class DecodedCache(Dataset):
             arrays = {n: _mapped(self.path / f"{n}.npy") for n in self.plan.fields}
             if self.plan.labels is not None:
                 self._labels = _mapped(self.path / "labels.npy")
+            self._rows = {n: a.reshape(-1, *a.shape[-3:]) for n, a in arrays.items()}
             self._arrays = arrays
         return self._arrays
 
@@ -176,15 +182,28 @@ class DecodedCache(Dataset):
         return tops, lefts, flips
 
     def __getitems__(self, indices: Sequence[int]) -> Collated:
+        # The labels and the batch tensors before the pixel copies, and as few calls as can be:
+        # the copies flush the CPU's caches, and every torch, NumPy or Python call made between
+        # two batches' copies runs cold (a torch call 20-70 us instead of 1-2 us; see
+        # docs/performance.md).
         arrays = self._arrays if self._arrays is not None else self._open()
-        b = len(indices)
-        tops, lefts, flips = self._windows(b)
-        # The labels and the batch tensors before the pixel copies: the copies flush the CPU's
-        # caches, and a torch or NumPy call made after them runs cold (20-70 us instead of
-        # 1-2 us; see docs/performance.md).
         labels = None
         if self._labels is not None:
             labels = torch.from_numpy(self._labels[np.asarray(indices)])
+        b = len(indices)
+        if self._whole and get_worker_info() is None:  # in-process: one copy per item
+            rows = indices
+            if self.mirror:  # the draws of _windows(b); item j at row 2j, mirrored at 2j + 1
+                draws = torch.rand(b).tolist()
+                rows = [2 * j + 1 if u < 0.5 else 2 * j for j, u in zip(indices, draws)]
+            fields = {}
+            for name, src in self._rows.items():
+                dst = np.empty((b, *src.shape[1:]), dtype=src.dtype)
+                fields[name] = torch.from_numpy(dst.transpose(0, 3, 1, 2))
+                for i, j in enumerate(rows):
+                    dst[i] = src[j]
+            return Collated(self.plan.finish(fields, labels))
+        tops, lefts, flips = self._windows(b)
         in_worker = get_worker_info() is not None
         fields, copies = {}, []
         for name, src in arrays.items():

@@ -20,6 +20,13 @@ uncached dataset. Batches are built by ``__getitems__`` (one call per batch, whi
 as they are. The random draws differ from the uncached dataset's (one draw per batch instead of
 one per item): same distribution, reproducible for a seed, exactly resumable.
 
+Speed: a batch of whole stored images is one loop of item copies into a NumPy batch wrapped
+once as a torch tensor (mirrored flips pick the stored mirror image's row), the labels are
+gathered before the copies, and ``torchgan-run`` iterates with
+:class:`~torchgan_ext.data.cache_loader.CacheLoader`: each batch copy flushes the CPU's caches,
+so every call between two copies runs cold, and the fewer there are the closer the loader
+comes to a bare copy loop (``benchmarks/cache_stages.py``).
+
 Workers: the arrays are opened lazily in each process (``numpy.load(mmap_mode="r")``); worker
 processes map the same pages and copy only the batch they build, into shared memory.
 """

@@ -55,6 +55,17 @@ def test_batched_read_equals_item_reads_bit_for_bit(celeba_root, tmp_path, worke
         assert _equal(labels, torch.stack([ds[i][1] for i in idx]))
 
 
+def _draws(plan, b, height, width):
+    """A batch's random windows and flips as the cache has always drawn them (a resumed run
+    depends on the stream): crop tops, then lefts, then ``torch.rand(b) < 0.5`` for flips."""
+    tops = lefts = [0] * b
+    if plan.crop is not None and plan.random_crop:
+        tops = torch.randint(0, height - plan.crop[0] + 1, (b,)).tolist()
+        lefts = torch.randint(0, width - plan.crop[1] + 1, (b,)).tolist()
+    flips = (torch.rand(b) < 0.5).tolist() if plan.flip else [False] * b
+    return tops, lefts, flips
+
+
 def _replay(cached, order, batch_size, fields):
     """The loader's batches of ``cached`` in ``order``, and the same items cut and flipped one
     by one from the uncropped, unflipped items with the same random draws."""
@@ -70,10 +81,11 @@ def _replay(cached, order, batch_size, fields):
     torch.manual_seed(3)  # the same draws, replayed per item
     full = [cached.plan.load(i) for i in range(len(cached))]
     expected, flipped = [], set()
-    ch, cw = cached.plan.crop or next(iter(full[0].values())).shape[-2:]
+    height, width = next(iter(full[0].values())).shape[-2:]
+    ch, cw = cached.plan.crop or (height, width)
     for k in range(len(batches)):
         idx = order[batch_size * k : batch_size * (k + 1)]
-        tops, lefts, flips = cached._windows(len(idx))
+        tops, lefts, flips = _draws(cached.plan, len(idx), height, width)
         items = []
         for i, j in enumerate(idx):
             win = (slice(None), slice(tops[i], tops[i] + ch), slice(lefts[i], lefts[i] + cw))
@@ -124,3 +136,14 @@ def test_cache_loader_gives_the_dataloaders_batches_and_random_stream(
     assert _equal(a, b) and torch.equal(state_a, state_b) and torch.equal(next_a, next_b)
     if workers == 0:
         assert type(iter(CacheLoader(cached, batch_size=3))).__name__ == "_UnannotatedIterator"
+
+
+def test_flip_draws_are_torch_rand(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    for b in (4, 4, 3):  # the kept buffer, and a short batch
+        torch.manual_seed(b)
+        drawn = cached._uniform(b)
+        state = torch.get_rng_state()
+        torch.manual_seed(b)
+        assert drawn == torch.rand(b).tolist() and torch.equal(state, torch.get_rng_state())

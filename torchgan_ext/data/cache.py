@@ -142,6 +142,7 @@ class DecodedCache(Dataset):
         self._whole = self.plan.crop is None and (self.mirror or not self.plan.flip)
         self._arrays: dict[str, np.ndarray] | None = None
         self._rows: dict[str, np.ndarray] = {}
+        self._draws: torch.Tensor | None = None
         self._labels: np.ndarray | None = None
 
     # -- pickling: workers open their own mappings ----------------------------------------
@@ -184,9 +185,17 @@ class DecodedCache(Dataset):
                 lefts = torch.randint(0, w + 1, (b,)).tolist()
             else:
                 tops, lefts = [int(round(h / 2.0))] * b, [int(round(w / 2.0))] * b
-        # the same draw as ``torch.rand(b) < 0.5``, compared in Python (one torch op fewer)
-        flips = [u < 0.5 for u in torch.rand(b).tolist()] if plan.flip else [False] * b
+        flips = [u < 0.5 for u in self._uniform(b)] if plan.flip else [False] * b
         return tops, lefts, flips
+
+    def _uniform(self, b: int) -> list[float]:
+        """``torch.rand(b).tolist()``: the same draws from the global generator (``rand`` is
+        ``empty(b).uniform_()``), into a kept buffer (measured: 15 instead of 34 us right
+        after a batch copy)."""
+        buffer = self._draws
+        if buffer is None or len(buffer) != b:
+            buffer = self._draws = torch.empty(b)
+        return buffer.uniform_().tolist()
 
     def __getitems__(self, indices: Sequence[int]) -> Collated:
         # The labels and the batch tensors before the pixel copies, and as few calls as can be:
@@ -201,7 +210,7 @@ class DecodedCache(Dataset):
         if self._whole and get_worker_info() is None:  # in-process: one copy per item
             rows = indices
             if self.mirror:  # the draws of _windows(b); item j at row 2j, mirrored at 2j + 1
-                draws = torch.rand(b).tolist()
+                draws = self._uniform(b)
                 rows = [2 * j + 1 if u < 0.5 else 2 * j for j, u in zip(indices, draws)]
             fields = {}
             for name, src in self._rows.items():

@@ -17,6 +17,9 @@ stage to the one before:
 * with random flips: the bare loop over the stored mirror images (random rows of the
   ``[N * 2, H, W, C]`` array) and the cached dataset with flips.
 
+Every timed pass follows an untimed one of the same row (the mirror array is twice the plain
+one: a row after the other array's row would start with the CPU caches holding that array).
+
 It also times one cheap torch call (``torch.empty(0)``) made right after a batch copy against
 the same call in a loop of its own: the copy flushes the CPU's caches, so every call made
 between two copies runs cold; that is the mechanism behind most rows above.
@@ -146,6 +149,7 @@ def main() -> None:
             fn()  # warm up: page cache, mappings
         for _ in range(args.repeats):
             for name, fn in stages.items():
+                fn()  # untimed: every row starts with its own array in the CPU caches
                 w, c = time.perf_counter(), time.process_time()
                 fn()
                 wall[name].append(time.perf_counter() - w)

@@ -133,3 +133,22 @@ def test_stylegan2_configs_load_and_build(name, tmp_path):
     if name == "stylegan2_ffhq256":  # paper256: 512-d z and w, 64 maps at 256 px, 512 at 32
         assert g.w_dim == 512 and g.convs[-1].conv.weight.shape[0] == 64
         assert d.mbstd.group_size == 8 and d.from_rgb.weight.shape[0] == 64
+
+
+@pytest.mark.parametrize("name", ["progan_digits", "progan_celebahq256"])
+def test_progan_configs_load_and_build(tmp_path, name):
+    """The Progressive GAN configs build (models from the data, the growing schedule first)."""
+    from PIL import Image
+
+    from torchgan_ext import build_trainer, load_config
+
+    for i in range(2):
+        Image.new("RGB", (20, 20), (90 * i, 100, 50)).save(tmp_path / f"{i}.png")
+    overrides = [f"out_dir={tmp_path / 'run'}", "device=cpu", "data.loader.batch_size=2"]
+    overrides += [f"models.{m}.args.fmap_base=16" for m in ("generator", "discriminator")]
+    if name == "progan_celebahq256":
+        overrides += [f"data.args.root={tmp_path}", "data.args.image_size=16"]
+        overrides += ["data.loader.num_workers=0"]
+    trainer, _ = build_trainer(load_config(ROOT / "configs" / f"{name}.yaml", overrides))
+    assert list(trainer.callbacks)[-2:] == ["progressive_growing", "checkpoint"]
+    assert trainer.generator.out_size == trainer.discriminator.in_size

@@ -256,6 +256,18 @@ def test_optimizer_state_is_reset_when_a_fade_in_starts_and_ends(tmp_path):
     assert steps == {1}
 
 
+def test_per_resolution_batch_sizes_use_the_first_images(tmp_path):
+    cfg = config.config_to_dict(_cfg(tmp_path, 6))
+    cfg["callbacks"][0]["args"]["batch_sizes"] = {8: 6}
+    result = run(config.config_from_dict(cfg))
+    trainer = result.trainer
+    # steps 1-3: 16 images at 4x4; steps 4-6: the first 6 of each batch at 8x8
+    assert trainer.callbacks["progressive_growing"].images == 3 * 16 + 3 * 6
+    assert trainer.real_inputs.shape == (6, 1, 8, 8) and trainer.batch_size == 6
+    with pytest.raises(ValueError, match="batch_sizes: 6 is not a resolution"):
+        ProgressiveGrowing(batch_sizes={6: 2})
+
+
 def test_callback_refuses_data_of_another_size(tmp_path):
     from torchgan_ext import build_trainer
     from torchgan_ext.errors import ConfigError

@@ -23,6 +23,9 @@ With :math:`n` the real images shown so far, :math:`P` = stabilise + fade:
   :math:`\\alpha\\, x_s + (1 - \\alpha)\\, \\mathrm{up}(\\mathrm{down}(x_s))`: the previous
   resolution's images blended in, as the authors' ``process_reals`` does (the loader still
   delivers full-size images; the downscaling runs on the device);
+* with ``batch_sizes``, uses only the first ``batch_sizes[resolution]`` images of the batch at
+  that resolution (the paper lowers its minibatch of 16 to 14, 6 and 3 at 256, 512 and 1024
+  pixels; the loader's batch size is the largest), and sets the trainer's ``batch_size`` to it;
 * when the level or the fade-in state changes (a fade-in starts or ends), clears the state of
   the progressive models' optimizers (the authors' ``reset_opt_for_new_lod``, Adam's moments).
 
@@ -56,6 +59,31 @@ def fade_reals(images: torch.Tensor, size: int, alpha: float) -> torch.Tensor:
     return x
 
 
+def _batch_sizes(value: Any) -> dict[int, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"batch_sizes: expected {{resolution: batch size}}, got {value!r}")
+    for res, n in value.items():
+        for x in (res, n):
+            if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+                raise ValueError(f"batch_sizes: expected positive integers, got {res!r}: {n!r}")
+        if res < 4 or res & (res - 1):
+            raise ValueError(f"batch_sizes: {res} is not a resolution (a power of two >= 4)")
+    return dict(value)
+
+
+def _slice_batch(batch: Any, n: int, size: int) -> Any:
+    """The first ``n`` samples of every tensor of ``batch`` with ``size`` rows."""
+    if isinstance(batch, torch.Tensor):
+        return batch[:n] if batch.dim() and batch.shape[0] == size else batch
+    if isinstance(batch, tuple | list):
+        return type(batch)(_slice_batch(b, n, size) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _slice_batch(v, n, size) for k, v in batch.items()}
+    return batch
+
+
 def _positive_number(value: Any, arg: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"{arg}: must be a number >= 0, got {value!r}")
@@ -73,6 +101,8 @@ class ProgressiveGrowing(Callback):
             fade-in).
         reset_optimizers: Clear the optimizers' state whenever a fade-in starts or ends
             (the authors' ``reset_opt_for_new_lod``).
+        batch_sizes: ``{resolution: batch size}`` for resolutions that train on fewer images
+            than the loader's batch (e.g. ``{256: 14}``); ``None``: the loader's batch.
     """
 
     def __init__(
@@ -81,6 +111,7 @@ class ProgressiveGrowing(Callback):
         stabilise_kimg: float = 600.0,
         fade_kimg: float = 600.0,
         reset_optimizers: bool = True,
+        batch_sizes: dict[int, int] | None = None,
     ) -> None:
         if (
             isinstance(start_resolution, bool)
@@ -95,6 +126,7 @@ class ProgressiveGrowing(Callback):
         self.stabilise = _positive_number(stabilise_kimg, "stabilise_kimg") * 1000.0
         self.fade = _positive_number(fade_kimg, "fade_kimg") * 1000.0
         self.reset_optimizers = bool(reset_optimizers)
+        self.batch_sizes = _batch_sizes(batch_sizes)
         #: Real images shown so far (all ranks).
         self.images = 0
         #: ``(level, fading)`` of the last step, to detect phase changes (``None``: no step yet).
@@ -171,7 +203,17 @@ class ProgressiveGrowing(Callback):
             self._reset_optimizers(trainer)
         self.phase = phase
         size = 4 * 2**self.level
-        trainer.real_inputs = fade_reals(trainer.real_inputs, size, self.alpha)
+        real = trainer.real_inputs
+        wanted = self.batch_sizes.get(size)
+        if wanted is not None and wanted < real.shape[0]:
+            trainer.batch = _slice_batch(trainer.batch, wanted, real.shape[0])
+            if getattr(trainer, "labels", None) is not None:
+                trainer.labels = _slice_batch(trainer.labels, wanted, real.shape[0])
+            real = real[:wanted]
+            trainer.batch_size = wanted
+        elif getattr(trainer, "data_loader", None) is not None and self.batch_sizes:
+            trainer.batch_size = trainer.data_loader.batch_size or real.shape[0]
+        trainer.real_inputs = fade_reals(real, size, self.alpha)
         if isinstance(trainer.batch, tuple | list) and trainer.batch:
             trainer.batch = type(trainer.batch)((trainer.real_inputs, *trainer.batch[1:]))
         else:

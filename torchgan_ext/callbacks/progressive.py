@@ -173,7 +173,8 @@ class ProgressiveGrowing(Callback):
                 f"start_resolution: {self.start_resolution} is larger than the models' {size}"
             )
         callbacks = list(getattr(trainer, "callbacks", {}).items())
-        for name, callback in callbacks[: [cb for _, cb in callbacks].index(self)]:
+        objects = [cb for _, cb in callbacks]
+        for name, callback in callbacks[: objects.index(self) if self in objects else 0]:
             if isinstance(callback, ADA):  # it records the batch's reals before the step
                 raise ValueError(
                     f"callback {name!r} comes before progressive_growing and would look for the "

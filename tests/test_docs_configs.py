@@ -106,7 +106,8 @@ QUICK_STEPS = 682
 
 
 @pytest.mark.parametrize(
-    "name", ["stylegan2_digits", pytest.param("stylegan2_ffhq256", marks=pytest.mark.slow)]
+    "name",
+    ["stylegan2_digits.yaml", pytest.param("stylegan2_ffhq256.yaml", marks=pytest.mark.slow)],
 )
 def test_stylegan2_configs_load_and_build(name, tmp_path):
     """The shipped StyleGAN2 configs build their models, losses and the recipe's callbacks
@@ -115,22 +116,22 @@ def test_stylegan2_configs_load_and_build(name, tmp_path):
     from torchgan_ext.testing import write_image_folder
 
     overrides = [f"out_dir={tmp_path / 'run'}", "logging.tensorboard=false"]
-    if name == "stylegan2_ffhq256":
+    if name == "stylegan2_ffhq256.yaml":
         root = write_image_folder(tmp_path / "faces", classes=None, per_class=4, size=(32, 32))
         overrides += [
             f"data.args.root={root}",
             "data.loader.batch_size=4",
             "data.loader.num_workers=0",
         ]
-    cfg = load_config(ROOT / "configs" / f"{name}.yaml", overrides)
+    cfg = load_config(ROOT / "configs" / name, overrides)
     trainer, _ = build_trainer(cfg, device="cpu")
     g, d = trainer.generator, trainer.discriminator
-    size = 256 if name == "stylegan2_ffhq256" else 32
+    size = 256 if name == "stylegan2_ffhq256.yaml" else 32
     assert (g.out_size, d.in_size, g.style_mixing_prob) == (size, size, 0.9)
     assert {"ema", "r1_penalty", "path_length"} <= set(trainer.callbacks)
     assert trainer.callbacks["r1_penalty"].every == 16
     assert trainer.callbacks["path_length"].every == 4
-    if name == "stylegan2_ffhq256":  # paper256: 512-d z and w, 64 maps at 256 px, 512 at 32
+    if name == "stylegan2_ffhq256.yaml":  # paper256: 512-d z and w, 64 maps at 256 px, 512 at 32
         assert g.w_dim == 512 and g.convs[-1].conv.weight.shape[0] == 64
         assert d.mbstd.group_size == 8 and d.from_rgb.weight.shape[0] == 64
 

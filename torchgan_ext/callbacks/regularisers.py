@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from .._validation import check_bool, check_int, check_number
-from ..losses.penalty import double_backward_safe
+from ..losses.penalty import critic_score, double_backward_safe, inspection
 from ..losses.regularisers import gradient_squared_norms, lecam_regulariser, update_anchor
 from ..losses.train_ops import generate, judge, judged_reals, labels_for
 from .base import Callback
@@ -59,35 +59,6 @@ __all__ = [
     "R2Penalty",
     "LeCam",
 ]
-
-
-def _score(out: Any, output: int, what: str, batch: int) -> torch.Tensor:
-    """Element ``output`` of the discriminator's output, checked to be a score ``[B, ...]``."""
-    if isinstance(out, tuple | list):
-        if output >= len(out):
-            raise ValueError(
-                f"output: {what} returns {len(out)} values; choose the real/fake score among "
-                f"0..{len(out) - 1}"
-            )
-        out = out[output]
-    elif output != 0:
-        raise ValueError(f"output: {what} returns one value, not a tuple; leave output at 0")
-    if (
-        not isinstance(out, torch.Tensor)
-        or not out.is_floating_point()
-        or out.dim() == 0
-        or out.size(0) != batch
-    ):
-        got = (
-            f"a tensor of shape {tuple(out.shape)} ({out.dtype})"
-            if isinstance(out, torch.Tensor)
-            else type(out).__name__
-        )
-        raise TypeError(
-            f"model: {what} does not return a score (a float tensor [B] or [B, ...] per image, "
-            f"or a tuple holding one at index output); it returned {got}"
-        )
-    return out
 
 
 class LazyRegulariser(Callback):
@@ -173,7 +144,7 @@ class DiscriminatorRegulariser(LazyRegulariser):
                 f"model: {type(d).__name__} is conditional (label_type="
                 f"{d.label_type!r}) but the batch has no labels; use a dataset with labels"
             )
-        return _score(judge(d, images, labels), self.output, type(d).__name__, images.size(0))
+        return critic_score(judge(d, images, labels), self.output, type(d).__name__, images.size(0))
 
     def reals(self, trainer: Any, d: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The real images ``d`` judges and their labels or condition image
@@ -211,23 +182,11 @@ class DiscriminatorRegulariser(LazyRegulariser):
         if not isinstance(real, torch.Tensor):
             raise TypeError("model: the batch has no image tensor to regularise on")
         # eval mode and a forked RNG: the check changes no statistics and no random numbers
-        models = [m for m in (d, getattr(trainer, "generator", None)) if m is not None]
-        modes = [m.training for m in models]
-        for m in models:
-            m.eval()
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices(real)):
-                self.scores(d, real[:2], None if labels is None else labels[:2])
-                if self.needs_fakes:
-                    fake, fake_labels = self.fakes(trainer, d)
-                    self.scores(d, fake[:2], None if fake_labels is None else fake_labels[:2])
-        finally:
-            for m, mode in zip(models, modes, strict=True):
-                m.train(mode)
-
-
-def _cuda_devices(x: torch.Tensor) -> list[int]:
-    return [x.device.index or 0] if x.device.type == "cuda" else []
+        with inspection(d, getattr(trainer, "generator", None)):
+            self.scores(d, real[:2], None if labels is None else labels[:2])
+            if self.needs_fakes:
+                fake, fake_labels = self.fakes(trainer, d)
+                self.scores(d, fake[:2], None if fake_labels is None else fake_labels[:2])
 
 
 class R1Penalty(DiscriminatorRegulariser):

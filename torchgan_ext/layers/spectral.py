@@ -14,6 +14,19 @@ The parametrization API (not the deprecated ``torch.nn.utils.spectral_norm`` hoo
 layers can be deep-copied (EMA), scripted and saved through ``state_dict`` only: the weight is
 stored as ``parametrizations.weight.original`` and the power-iteration vectors as buffers
 ``parametrizations.weight.0._u`` / ``_v``.
+
+**torch.compile.** The parametrization is :class:`SpectralNorm`, torch's own
+(``torch.nn.utils.parametrizations.spectral_norm``: same buffers, initialisation and eager
+arithmetic, bit for bit) except that the power-iteration step and the copies of ``u`` and ``v``
+are one custom operator (``torchgan_ext::spectral_norm_vectors``), opaque to the compiler.
+Traced into a graph, torch's version updates ``u``/``v`` in place inside the graph and
+AOTAutograd saves the updated buffers themselves for backward (the copies are elided), so a
+second forward before the backward (``D(real)``, then ``D(fake)``, then one backward: every
+discriminator step) bumps their version and the backward raises "one of the variables needed
+for gradient computation has been modified by an inplace operation". Here the graph saves the
+operator's fresh copies, which nothing modifies, and there is no graph break. As in Miyato et
+al., ``u`` and ``v`` are constants for the gradient:
+:math:`\\partial\\sigma / \\partial W = u v^\\top`.
 """
 
 from __future__ import annotations
@@ -22,10 +35,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 __all__ = [
+    "SpectralNorm",
     "apply_spectral_norm",
     "SNConv2d",
     "SNLinear",
@@ -39,6 +54,65 @@ __all__ = [
 
 #: Power-iteration steps run after (re-)initialising a weight so that ``u``/``v`` fit it again.
 _REFRESH_ITERATIONS = 15
+
+
+def _power_vectors(
+    weight_mat: torch.Tensor,
+    u: torch.Tensor,
+    v: torch.Tensor,
+    n_power_iterations: int,
+    eps: float,
+    update: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_power_iterations`` steps of torch's power method on ``u``, ``v`` (in place) when
+    ``update``; returns copies of them (the arithmetic of torch's parametrization)."""
+    if update:
+        with torch.no_grad():
+            for _ in range(n_power_iterations):
+                u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=eps, out=u)
+                v = F.normalize(torch.mv(weight_mat.H, u), dim=0, eps=eps, out=v)
+    return u.clone(memory_format=torch.contiguous_format), v.clone(
+        memory_format=torch.contiguous_format
+    )
+
+
+#: The same as one custom operator, opaque to ``torch.compile`` (eager calls skip the dispatcher).
+_vectors = torch.library.custom_op(
+    "torchgan_ext::spectral_norm_vectors", _power_vectors, mutates_args=("u", "v")
+)
+
+
+@_vectors.register_fake
+def _vectors_fake(
+    weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, *options: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes for the compiler: copies of ``u`` and ``v``."""
+    contiguous = torch.contiguous_format
+    return torch.empty_like(u, memory_format=contiguous), torch.empty_like(
+        v, memory_format=contiguous
+    )
+
+
+class SpectralNorm(_SpectralNorm):
+    """torch's spectral-norm parametrization, safe to run under ``torch.compile``.
+
+    Construction, buffers (``_u``, ``_v``) and eager results are torch's. Under
+    ``torch.compile`` the power-iteration step and the copies of ``u`` and ``v`` are one custom
+    operator, opaque to the compiler: the graph saves its fresh copies for backward, never the
+    buffers it updates.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        """``weight`` divided by :math:`\\sigma = u^\\top W v` (a 1-D weight: normalised)."""
+        if weight.ndim == 1:
+            return super().forward(weight)
+        weight_mat = self._reshape_weight_to_matrix(weight)
+        vectors = _vectors if torch.compiler.is_compiling() else _power_vectors
+        u, v = vectors(
+            weight_mat.detach(), self._u, self._v, self.n_power_iterations, self.eps, self.training
+        )
+        sigma = torch.vdot(u, torch.mv(weight_mat, v))
+        return weight / sigma
 
 
 def apply_spectral_norm(
@@ -60,14 +134,23 @@ def apply_spectral_norm(
     """
     if not enabled:
         return module
-    return _spectral_norm(module, name=name, n_power_iterations=n_power_iterations, eps=eps)
+    weight = getattr(module, name, None)
+    if not isinstance(weight, torch.Tensor):
+        raise ValueError(f"name: module {type(module).__name__} has no parameter {name!r}")
+    # transposed convolutions store [in, out, ...]: the output dimension is 1 (as torch does)
+    transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    dim = 1 if isinstance(module, transposed) else 0
+    parametrize.register_parametrization(
+        module, name, SpectralNorm(weight, n_power_iterations, dim, eps)
+    )
+    return module
 
 
 def has_spectral_norm(module: nn.Module, name: str = "weight") -> bool:
     """Whether ``module.<name>`` is spectrally normalised by a parametrization."""
     if not parametrize.is_parametrized(module, name):
         return False
-    return any(type(p).__name__ == "_SpectralNorm" for p in module.parametrizations[name])
+    return any(isinstance(p, _SpectralNorm) for p in module.parametrizations[name])
 
 
 class SNConv2d(nn.Conv2d):
@@ -194,7 +277,7 @@ def init_weights(model: nn.Module, method: str = "ortho") -> nn.Module:
             nn.init.zeros_(bias)
         if has_spectral_norm(module):
             for p in module.parametrizations.weight:
-                if type(p).__name__ == "_SpectralNorm":
+                if isinstance(p, _SpectralNorm):
                     # the same refresh torch runs when the parametrization is registered
                     p._power_method(p._reshape_weight_to_matrix(weight), _REFRESH_ITERATIONS)
     return model

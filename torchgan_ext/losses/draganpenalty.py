@@ -39,7 +39,21 @@ class DraganGradientPenalty(PenaltyStep, tl.DraganGradientPenalty):
         lambd: :math:`\\lambda`.
         k: :math:`k`, the target norm.
         override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+        output: For a discriminator returning a tuple, the element that is the score (U-Net
+            GAN's ``(global, per-pixel)``: 0, the global score), as
+            :func:`~torchgan_ext.losses.penalty.critic_score`.
     """
+
+    def __init__(
+        self,
+        reduction: str = "mean",
+        lambd: float = 10.0,
+        k: float = 1.0,
+        override_train_ops: Any = None,
+        output: int = 0,
+    ) -> None:
+        super().__init__(reduction, lambd, k, override_train_ops)
+        self._set_output(output)
 
     def _center(self) -> float:
         return float(self.k)

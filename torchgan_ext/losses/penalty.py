@@ -30,6 +30,12 @@ forward inside :func:`double_backward_safe`.
 :class:`PenaltyStep` is the discriminator step of ``wasserstein_gradient_penalty``
 (:mod:`torchgan_ext.losses.wasserstein`) and ``dragan_gradient_penalty``
 (:mod:`torchgan_ext.losses.draganpenalty`).
+
+**Which output is the score.** A critic returning a tensor ``[B]`` or ``[B, ...]`` is used as
+is; one returning a tuple is read at element ``output`` (default 0) by :func:`critic_score`:
+U-Net GAN's ``(global, per-pixel)`` -> the global score, AC-GAN's ``(score, logits)`` -> the
+score. The penalty losses and the regulariser callbacks
+(:mod:`torchgan_ext.callbacks.regularisers`) share it.
 """
 
 from __future__ import annotations
@@ -43,10 +49,73 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torchgan.losses.functional import reduce
 
-from .train_ops import judge, validate_labels
+from .._validation import check_int
+from .train_ops import judge, labels_for, validate_labels
+
+
+def critic_score(out: Any, output: int, what: str, batch: int) -> torch.Tensor:
+    """Element ``output`` of a discriminator's output, checked to be a score ``[B, ...]``.
+
+    Args:
+        out: What the discriminator returned: a tensor, or a tuple / list of outputs.
+        output: The index of the real/fake score in a tuple (0 for a single tensor).
+        what: The discriminator's name in messages.
+        batch: The number of images judged.
+
+    Raises:
+        ValueError: ``output`` is out of range, or not 0 for a single tensor.
+        TypeError: The selected output is not a float tensor ``[B, ...]``.
+    """
+    if isinstance(out, tuple | list):
+        if output >= len(out):
+            raise ValueError(
+                f"output: {what} returns {len(out)} values; choose the real/fake score among "
+                f"0..{len(out) - 1}"
+            )
+        out = out[output]
+    elif output != 0:
+        raise ValueError(f"output: {what} returns one value, not a tuple; leave output at 0")
+    if (
+        not isinstance(out, torch.Tensor)
+        or not out.is_floating_point()
+        or out.dim() == 0
+        or out.size(0) != batch
+    ):
+        got = (
+            f"a tensor of shape {tuple(out.shape)} ({out.dtype})"
+            if isinstance(out, torch.Tensor)
+            else type(out).__name__
+        )
+        raise TypeError(
+            f"model: {what} does not return a score (a float tensor [B] or [B, ...] per image, "
+            f"or a tuple holding one at index output); it returned {got}"
+        )
+    return out
+
+
+@contextlib.contextmanager
+def inspection(*models: nn.Module | None) -> Iterator[None]:
+    """A check forward before training that changes nothing: the models in eval mode (no
+    batch-norm statistics, no spectral-norm power iteration), no gradients, a forked RNG."""
+    models = tuple(m for m in models if m is not None)
+    modes = [m.training for m in models]
+    tensor = next((t for m in models for t in m.parameters()), None)
+    cuda = tensor is not None and tensor.device.type == "cuda"
+    devices = [tensor.device.index or 0] if cuda else []
+    for m in models:
+        m.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        for m, mode in zip(models, modes, strict=True):
+            m.train(mode)
+
 
 __all__ = [
+    "critic_score",
     "double_backward_safe",
+    "inspection",
     "interpolate",
     "gradient_norms",
     "norms_at",
@@ -174,16 +243,37 @@ class PenaltyStep:
     """Mixin: one discriminator step on ``lambd`` times the per-sample penalty at ``_points``.
 
     Subclasses define ``_points`` (where the gradient is penalised, and the labels the
-    discriminator judges them with) and ``_center`` (the target norm).
+    discriminator judges them with) and ``_center`` (the target norm), and set ``output`` (the
+    element of a tuple output that is the score, :func:`critic_score`) with
+    :meth:`_set_output`.
     """
+
+    output: int = 0
+
+    def _set_output(self, output: int) -> None:
+        self.output = check_int(output, "output")
+
+    def _score(self, discriminator: Any, points: torch.Tensor, labels: Any) -> torch.Tensor:
+        out = judge(discriminator, points, labels)
+        return critic_score(out, self.output, type(discriminator).__name__, points.size(0))
 
     def forward(self, interpolate: torch.Tensor, d_interpolate: torch.Tensor) -> torch.Tensor:
         """The penalty at ``interpolate`` (``requires_grad``), outputs ``d_interpolate``."""
         return sample_gradient_penalty(interpolate, d_interpolate, self._center(), self.reduction)
 
     def validate(self, trainer: Any) -> None:
-        """Called before training: conditional models need a dataset with labels."""
+        """Called before training: conditional models need a dataset with labels, and the
+        discriminator's output ``output`` is a score (a forward of two real images)."""
         validate_labels(trainer, judge_real=False)
+        g = getattr(trainer, "generator", None)
+        d = getattr(trainer, "discriminator", None)
+        real, labels = trainer.real_inputs, trainer.labels
+        if g is None or d is None or not isinstance(real, torch.Tensor):
+            return
+        with inspection(g, d):
+            labels = labels[:2] if isinstance(labels, torch.Tensor) else None
+            _, judge_labels = labels_for(g, d, labels, 2, real.device, judge_real=False)
+            self._score(d, real[:2], judge_labels)
 
     def train_ops(
         self,
@@ -204,7 +294,7 @@ class PenaltyStep:
         points.requires_grad_(True)
         optimizer_discriminator.zero_grad(set_to_none=True)
         with double_backward_safe(discriminator):
-            loss = self.forward(points, judge(discriminator, points, judge_labels))
+            loss = self.forward(points, self._score(discriminator, points, judge_labels))
         (self.lambd * loss).backward()
         optimizer_discriminator.step()
         return loss.detach()

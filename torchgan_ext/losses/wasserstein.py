@@ -96,7 +96,20 @@ class WassersteinGradientPenalty(PenaltyStep, tl.WassersteinGradientPenalty):
         reduction: ``mean``, ``sum`` or ``none`` over the batch.
         lambd: :math:`\\lambda` (paper: 10).
         override_train_ops: A function used instead of :meth:`train_ops` (torchgan's hook).
+        output: For a critic returning a tuple, the element that is the score (U-Net GAN's
+            ``(global, per-pixel)``: 0, the global score), as
+            :func:`~torchgan_ext.losses.penalty.critic_score`.
     """
+
+    def __init__(
+        self,
+        reduction: str = "mean",
+        lambd: float = 10.0,
+        override_train_ops: Any = None,
+        output: int = 0,
+    ) -> None:
+        super().__init__(reduction, lambd, override_train_ops)
+        self._set_output(output)
 
     def _center(self) -> float:
         return 1.0

@@ -7,14 +7,15 @@ logistic regression fitted on the 1000 *test* digits only, so it never saw the t
 images; unseen real digits score 5.8, the ceiling is 10) for:
 
 * the **untrained** generator (the same config and seed, before any step): the floor;
-* the trained generator (raw weights) and its **EMA** copy, at :math:`\\psi = 1`;
+* the trained generator (raw weights) and its **EMA** copy, at :math:`\\psi = 1`, and the
+  EMA copy of every kept checkpoint (the score along training);
 * the EMA generator **truncated** at :math:`\\psi` = 0.7 and 0.5, with the variety of the
   images (the mean per-pixel standard deviation over the 1000 samples, in [0, 1] units),
   which truncation is documented to reduce.
 
 Run from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/stylegan2_digits.py            # about 20 minutes
+    OMP_NUM_THREADS=1 python benchmarks/stylegan2_digits.py            # about 25 minutes
     OMP_NUM_THREADS=1 python benchmarks/stylegan2_digits.py --steps 200
 """
 
@@ -39,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         __doc__.splitlines()[0],
         str(ROOT / "configs/stylegan2_digits.yaml"),
         "runs/stylegan2_digits",
-        "max_steps (config: 1000)",
+        "max_steps (config: 2000)",
     )
     p.add_argument("--images", type=int, default=1000)
     return p.parse_args(argv)
@@ -75,8 +76,16 @@ def main(argv: list[str] | None = None) -> dict:
     )
     trainer = result.trainer
     ema = trainer.ema["generator"].module
+    from torchgan_ext.inference import load_run
+    from torchgan_ext.trainer.checkpoint import list_checkpoints
+
+    curve = {}  # the EMA generator of every kept checkpoint: learning, not a lucky end
+    for ckpt in list_checkpoints(Path(args.out) / "checkpoints"):
+        loaded = load_run(ckpt, device="cpu")
+        curve[loaded.step] = figures_of(loaded.generator, args.images)["score"]
     figures = {
         "untrained": figures_of(untrained, args.images),
+        "ema_score_by_step": curve,
         "trained": figures_of(trainer.generator, args.images),
         "ema": figures_of(ema, args.images),
         "ema_psi_0.7": figures_of(ema, args.images, 0.7),

@@ -340,7 +340,7 @@ def test_sample_with_truncation_0_writes_the_average_image(tmp_path):
     assert loaded.generator.truncation_psi == 0.0
 
     def pixels(paths):
-        return [torch.from_numpy(np.asarray(Image.open(p))) for p in paths]
+        return [torch.from_numpy(np.array(Image.open(p))) for p in paths]
 
     a, b = pixels(truncated.files), pixels(varied.files)  # (the noise inputs still differ)
     spread = lambda xs: torch.stack(xs).float().std(0).mean()  # noqa: E731

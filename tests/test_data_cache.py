@@ -288,6 +288,23 @@ def test_build_cache_from_the_cli_then_train_and_resume_exactly(celeba_root, tmp
         assert torch.equal(v, resumed.trainer.generator.state_dict()[k]), k
 
 
+def test_a_run_that_builds_its_cache_trains_as_one_that_finds_it(celeba_root, tmp_path):
+    # the build's DataLoader drew its worker seed from the global RNG: the run that built the
+    # cache initialised its models from another random state than every later run
+    cfg = _cache_config(tmp_path, celeba_root)
+    first = run(config.config_from_dict(cfg))  # builds the cache
+    cfg["out_dir"] = str(tmp_path / "run2")
+    second = run(config.config_from_dict(cfg))  # finds it
+    for k, v in first.trainer.generator.state_dict().items():
+        assert torch.equal(v, second.trainer.generator.state_dict()[k]), k
+
+
+def test_building_a_cache_leaves_the_global_rng_alone(celeba_root, tmp_path):
+    state = torch.get_rng_state()
+    _cached(CelebA(celeba_root, image_size=16), tmp_path / "c")
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_cache_config_errors_are_one_line(celeba_root, tmp_path, capsys):
     cfg = _cache_config(tmp_path, celeba_root)
     path = tmp_path / "c.yaml"

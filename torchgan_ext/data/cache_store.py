@@ -110,8 +110,15 @@ def _write(
         for name, shape in layout["shapes"].items()
     }
     n = len(plan)
+    # its own generator: an iterator draws its workers' base seed from it, which would
+    # otherwise move the global RNG (and a run that builds its cache would initialise its
+    # models differently from every later run that finds the cache)
     loader = torch.utils.data.DataLoader(
-        _Items(plan.load, n), batch_size=None, num_workers=workers, shuffle=False
+        _Items(plan.load, n),
+        batch_size=None,
+        num_workers=workers,
+        shuffle=False,
+        generator=torch.Generator(),
     )
     step = max(1, n // 10)
     for i, item in enumerate(loader):

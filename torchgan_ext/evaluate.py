@@ -2,10 +2,10 @@
 
 Builds the run's trainer from its config, loads the newest checkpoint of ``out_dir/checkpoints``
 (or the one given), and runs every metric of ``metrics:`` exactly as training does (same
-arguments, the EMA generator when the run keeps one). Prints a table and the JSON, and writes
-the JSON to ``out_dir/metrics.json``. Evaluating never touches the run's training state: no
-checkpoint, sample or tensorboard file is written, and ``metrics.jsonl`` (the training curve)
-is left alone.
+arguments, the EMA generator when the run keeps one, a ``truncation_psi`` set to 1). Prints a
+table and the JSON, and writes the JSON to ``out_dir/metrics.json``. Evaluating never touches
+the run's training state: no checkpoint, sample or tensorboard file is written, and
+``metrics.jsonl`` (the training curve) is left alone.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 
 from .config import Config
 from .errors import CheckpointError, ConfigError
+from .models.truncation import untruncated
 from .runner import build_trainer
 from .trainer.checkpoint import list_checkpoints, load_checkpoint, load_newest_checkpoint
 
@@ -140,10 +141,13 @@ def evaluate(
     for m in models:
         m.eval()
     try:
-        for item, (cls_name, metric) in zip(config.metrics, trainer.metrics.items(), strict=True):
-            args = trainer._get_arguments(trainer.metric_arg_maps[cls_name])
-            value = metric.metric_ops(**args)
-            values[item.name] = float(_json_value(value))
+        with untruncated(*models, *trainer.eval_models().values()):  # psi = 1, as training's
+            for item, (cls_name, metric) in zip(
+                config.metrics, trainer.metrics.items(), strict=True
+            ):
+                args = trainer._get_arguments(trainer.metric_arg_maps[cls_name])
+                value = metric.metric_ops(**args)
+                values[item.name] = float(_json_value(value))
         for item, metric in zip(config.metrics, trainer.metrics.values(), strict=True):
             detail = dict(getattr(metric, "last_result", {}) or {})
             protocol = trainer.metric_protocol(metric)  # with the generator (ema/raw)

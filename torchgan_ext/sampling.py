@@ -29,6 +29,7 @@ images do not depend on the batch size or the device's random streams.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import shutil
 import sys
@@ -225,7 +226,7 @@ def sample_images(
             indices); default one per attribute.
         inputs: A folder of input images for image-to-image generators.
         batch_size: Images per forward pass.
-        truncation: :math:`\\psi` >= 0 for a generator with ``truncation_psi`` (set on
+        truncation: :math:`\\psi` (finite, >= 0) for a generator with ``truncation_psi`` (set on
             ``run.generator``).
         overwrite: Replace the files of a non-empty ``directory``.
 
@@ -333,8 +334,12 @@ def _set_truncation(g: nn.Module, psi: float) -> None:
             "applies to StyleGAN2-like generators",
             file="--truncation",
         )
-    if isinstance(psi, bool) or not isinstance(psi, int | float) or not psi >= 0:
-        raise ConfigError(f"psi must be a number >= 0, got {psi!r}", file="--truncation")
+    if (
+        isinstance(psi, bool)
+        or not isinstance(psi, int | float)
+        or not (psi >= 0 and math.isfinite(psi))
+    ):
+        raise ConfigError(f"psi must be a finite number >= 0, got {psi!r}", file="--truncation")
     g.truncation_psi = float(psi)
 
 

@@ -12,8 +12,10 @@ grow with the resolution), the Jacobian-vector length
     J_w^\\top y = \\nabla_w \\big(g(w) \\cdot y\\big), \\qquad
     a \\leftarrow a + \\beta\\,(\\mathbb E \\lVert J_w^\\top y \\rVert_2 - a)
 
-with :math:`\\lambda` = ``weight`` (2), :math:`\\beta` = ``decay`` (0.01). For a generator with
-a mapping network (``training_styles(z)`` and ``synthesis(ws)``, :class:`StyleGAN2Generator
+where the penalty uses the updated :math:`a`, differentiated through its batch mean as in the
+authors' ``training/loss.py`` (only a detached copy is carried to the next step), with
+:math:`\\lambda` = ``weight`` (2), :math:`\\beta` = ``decay`` (0.01). For a generator with a
+mapping network (``training_styles(z)`` and ``synthesis(ws)``, :class:`StyleGAN2Generator
 <torchgan_ext.models.stylegan2.StyleGAN2Generator>`), :math:`w` is the per-layer styles (style
 mixing included, as the authors' code) and the squared norm is summed over :math:`w`'s
 entries and averaged over the layers; any other generator of noise alone is regularised with
@@ -115,9 +117,10 @@ class PathLengthPenalty(LazyRegulariser):
         z = torch.randn(b, model.encoding_dims, device=real.device)
         with double_backward_safe(model):
             lengths = path_lengths(model, z)
-        mean = self.pl_mean.to(lengths.device)
-        mean = mean.lerp(lengths.detach().mean().float(), self.decay)
-        self.pl_mean = mean
+        # as the authors' loss.py: the updated mean stays in the graph of the penalty (its
+        # gradient includes the decay * batch-mean term); only a detached copy is kept
+        mean = self.pl_mean.to(lengths.device).lerp(lengths.mean().float(), self.decay)
+        self.pl_mean = mean.detach()
         return self.weight * (lengths - mean).square().mean()
 
     def log_scalars(self) -> dict[str, torch.Tensor]:

@@ -18,10 +18,11 @@ toRGB shares its :math:`w` with the next block's first convolution (the authors'
 * **Truncation** (sampling): :math:`w' = \\bar w + \\psi (w - \\bar w)` for the layers below
   ``truncation_cutoff`` (all when ``null``), with :math:`\\bar w` the running average of
   :math:`w` over training (``w_avg``, decay ``w_avg_beta``, a buffer: saved in checkpoints and
-  copied into the EMA generator). In eval mode (sample grids, metrics, ``--sample``) the
-  generator uses its ``truncation_psi`` attribute, 1 (no truncation) by default: set it (or
-  ``torchgan-run CONFIG --sample N --truncation 0.7``) for the paper's truncated samples; FID
-  is reported at :math:`\\psi = 1`.
+  copied into the EMA generator). In eval mode (sample grids, ``--sample``) the generator uses
+  its ``truncation_psi`` attribute, 1 (no truncation) by default: set it (or ``torchgan-run
+  CONFIG --sample N --truncation 0.7``) for the paper's truncated samples. Metrics (during
+  training and ``--evaluate``) always run at :math:`\\psi = 1`, whatever the attribute
+  (:func:`~torchgan_ext.models.truncation.untruncated`), so they compare with published FIDs.
 """
 
 from __future__ import annotations
@@ -91,11 +92,14 @@ class MappingNetwork(nn.Module):
         self.w_avg_beta = w_avg_beta
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, update_w_avg: bool = True) -> torch.Tensor:
+        """:math:`w` ``[B, w_dim]`` of ``z``; in training mode ``w_avg`` moves towards the batch
+        mean unless ``update_w_avg`` is false (the second noise of style mixing, as the
+        authors' ``skip_w_avg_update``)."""
         x = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
         for layer in self.layers:
             x = _lrelu(layer(x))
-        if self.training:
+        if self.training and update_w_avg:
             with torch.no_grad():
                 self.w_avg.lerp_(x.detach().mean(dim=0).to(self.w_avg.dtype), 1 - self.w_avg_beta)
         return x
@@ -150,8 +154,8 @@ class StyleGAN2Generator(Generator):
         mapping_lr_multiplier: Its learning-rate multiplier (0.01).
         style_mixing_prob: Probability that a training batch mixes two styles (0.9; 0 off).
         w_avg_beta: Decay of the tracked average :math:`\\bar w` (0.995).
-        truncation_psi: :math:`\\psi` >= 0 used in eval mode (1: none; an attribute that can
-            be changed after loading).
+        truncation_psi: :math:`\\psi` (finite, >= 0) of sample grids and ``--sample`` in eval
+            mode (1: none; an attribute that can be changed after loading). Metrics ignore it.
         truncation_cutoff: Truncate the layers below this one (``null``: all layers).
         noise_mode: ``random`` (fresh noise per call), ``const`` (a fixed noise image per
             layer) or ``none``.
@@ -188,6 +192,8 @@ class StyleGAN2Generator(Generator):
         self.style_mixing_prob = _probability(style_mixing_prob, "style_mixing_prob")
         _probability(w_avg_beta, "w_avg_beta")
         self.truncation_psi = float(check_number(truncation_psi, "truncation_psi"))
+        if not math.isfinite(self.truncation_psi):
+            raise ValueError(f"truncation_psi: must be a finite number >= 0, got {truncation_psi}")
         self.noise_mode = check_choice(noise_mode, "noise_mode", NOISE_MODES, "noise mode")
         self.w_dim = w_dim
         log2 = int(math.log2(out_size))
@@ -209,10 +215,17 @@ class StyleGAN2Generator(Generator):
             self.torgbs.append(ToRGB(ch[i], out_channels, w_dim))
 
     # -- the two networks ------------------------------------------------------------------
-    def style(self, z: torch.Tensor, psi: float = 1.0, cutoff: int | None = None) -> torch.Tensor:
+    def style(
+        self,
+        z: torch.Tensor,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+        update_w_avg: bool = True,
+    ) -> torch.Tensor:
         """:math:`w` of every layer, ``[B, num_ws, w_dim]``, truncated with ``psi`` below
-        ``cutoff`` (all layers when ``None``). Updates ``w_avg`` in training mode."""
-        w = self.mapping(z).unsqueeze(1).repeat(1, self.num_ws, 1)
+        ``cutoff`` (all layers when ``None``). Updates ``w_avg`` in training mode unless
+        ``update_w_avg`` is false."""
+        w = self.mapping(z, update_w_avg).unsqueeze(1).repeat(1, self.num_ws, 1)
         if psi != 1:
             cut = self.num_ws if cutoff is None else min(cutoff, self.num_ws)
             avg = self.mapping.w_avg.to(w.dtype)
@@ -247,11 +260,12 @@ class StyleGAN2Generator(Generator):
 
     def training_styles(self, z: torch.Tensor) -> torch.Tensor:
         """``ws`` of a training batch: with probability ``style_mixing_prob`` the layers from a
-        random cutoff in ``[1, num_ws)`` on take the styles of fresh noise."""
+        random cutoff in ``[1, num_ws)`` on take the styles of fresh noise (which, as in the
+        authors' code, does not move ``w_avg``: only ``z`` does)."""
         ws = self.style(z)
         if self.style_mixing_prob > 0 and torch.rand(()) < self.style_mixing_prob:
             cutoff = int(torch.randint(1, self.num_ws, ()))
-            ws = self.mix(ws, self.style(torch.randn_like(z)), cutoff)
+            ws = self.mix(ws, self.style(torch.randn_like(z), update_w_avg=False), cutoff)
         return ws
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -64,7 +64,8 @@ class StyleGAN2Discriminator(Discriminator):
             channel_max)`` (StyleGAN2-ADA paper256: 16384; config F: 32768).
         channel_max: Cap on feature maps (512).
         mbstd_group_size: Samples per minibatch-stddev group (config F: 4; paper256: 8).
-        mbstd_channels: Feature subgroups of the minibatch stddev (1).
+        mbstd_channels: Feature subgroups of the minibatch stddev (1); must divide the feature
+            maps at 4x4.
     """
 
     data_arguments = {"in_size": "image_size", "in_channels": "channels"}
@@ -92,6 +93,13 @@ class StyleGAN2Discriminator(Discriminator):
             *(_ResidualBlock(ch[2**k], ch[2 ** (k - 1)]) for k in range(log2, 2, -1))
         )
         c4 = ch[4]
+        check_positive_int(mbstd_group_size, "mbstd_group_size")
+        check_positive_int(mbstd_channels, "mbstd_channels")
+        if c4 % mbstd_channels:
+            raise ValueError(
+                f"mbstd_channels: must divide the {c4} feature maps at 4x4 "
+                f"(min(channel_base // 4, channel_max)), got {mbstd_channels}"
+            )
         self.mbstd = MinibatchStdDev(mbstd_group_size, mbstd_channels)
         self.conv = EqualizedConv2d(c4 + mbstd_channels, c4, 3)
         self.fc = EqualizedLinear(c4 * 16, c4)

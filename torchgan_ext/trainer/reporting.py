@@ -11,6 +11,7 @@ from torchgan.losses import DiscriminatorLoss, GeneratorLoss
 
 from ..errors import NonFiniteLossError
 from ..logging.visualize import render_samples
+from ..models.truncation import untruncated
 
 __all__ = ["Reporting", "protocol_markdown"]
 
@@ -88,14 +89,17 @@ class Reporting:
         return self.logger.log_samples(grids, self.step)
 
     def run_metrics(self) -> dict[str, float]:
-        """Evaluate every metric (torchgan's ``eval_ops``, rank 0) and log the new values."""
+        """Evaluate every metric (torchgan's ``eval_ops``, rank 0) and log the new values; a
+        generator with ``truncation_psi`` is evaluated untruncated
+        (:func:`~torchgan_ext.models.truncation.untruncated`)."""
         if not self.metrics or not self.dist.is_main:
             return {}
         self.eval_generator = self.eval_models().get("generator")
         for name in self.model_names:
             getattr(self, name).eval()
-        try:
-            self.eval_ops()
+        try:  # at psi = 1 whatever a generator's truncation_psi (comparable with papers)
+            with untruncated(*self.models.values(), *self.eval_models().values()):
+                self.eval_ops()
         finally:
             for name in self.model_names:
                 getattr(self, name).train()

@@ -32,7 +32,7 @@ from torch import nn
 from torchgan.losses import DiscriminatorLoss
 
 from .._validation import check_number
-from .penalty import per_sample_gradient_penalty
+from .penalty import double_backward_safe, per_sample_gradient_penalty
 from .train_ops import backward_and_step, validate_labels
 from .wasserstein import WassersteinGeneratorLoss
 
@@ -99,7 +99,10 @@ class ProGANDiscriminatorLoss(DiscriminatorLoss):
             fake = generator(noise)
         d_real = discriminator(real)
         d_fake = discriminator(fake)
-        gp, norms = per_sample_gradient_penalty(discriminator, real, fake, center=self.wgan_target)
+        with double_backward_safe(discriminator):  # a compiled critic has no double backward
+            gp, norms = per_sample_gradient_penalty(
+                discriminator, real, fake, center=self.wgan_target
+            )
         return {
             "real": d_real.float().mean(),
             "fake": d_fake.float().mean(),

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -48,8 +49,12 @@ def compile_model(model: nn.Module, check: Callable[[nn.Module], Any] | None = N
     try:
         model.compile()
         if check is not None:
-            # the test forward must not change training: keep the RNG and buffers as they were
-            saved = {k: v.clone() for k, v in model.state_dict().items()}
+            # the test forward must not change training: keep the RNG, the buffers and any extra
+            # state (e.g. a progressive model's level, a dict) as they were
+            saved = {
+                k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
+                for k, v in model.state_dict().items()
+            }
             with torch.random.fork_rng(devices=_cuda_devices()):
                 check(model)
             model.load_state_dict(saved)

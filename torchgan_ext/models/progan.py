@@ -57,6 +57,9 @@ __all__ = ["ProGANGenerator", "ProGANDiscriminator", "feature_maps", "box_downsa
 
 #: The He gain of the authors' layers (``get_weight(gain=np.sqrt(2))``).
 _HE = math.sqrt(2.0)
+#: Graphs a compiled progressive model may make per ``(level, fading)`` state: dynamo's default
+#: ``recompile_limit``.
+_GRAPHS_PER_STATE = 8
 
 
 def feature_maps(stage: int, fmap_base: int, fmap_decay: float, fmap_max: int) -> int:
@@ -127,6 +130,27 @@ class _Progressive:
         self.level = level
         self.fading = alpha < 1.0
         self.alpha.fill_(alpha)
+
+    @property
+    def recompile_limit(self) -> int:
+        """The graphs :meth:`compile` allows this model: dynamo's default budget (8) for
+        each of its :math:`2L - 1` ``(level, fading)`` states."""
+        return _GRAPHS_PER_STATE * (2 * self.num_levels - 1)
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``nn.Module.compile`` with a recompile limit of :attr:`recompile_limit` for this
+        model alone (``torch.compile``'s ``recompile_limit`` and ``isolate_recompiles``,
+        unless given).
+
+        The forward branches in Python on the level and the fade-in, so every
+        ``(level, fading)`` state is a new graph (times the training / eval and grad modes):
+        under dynamo's global limit of 8 a growing model would fall back to eager mode after
+        a few levels. Its own limit grows with its levels instead; other models keep the
+        global one.
+        """
+        kwargs.setdefault("recompile_limit", self.recompile_limit)
+        kwargs.setdefault("isolate_recompiles", True)
+        super().compile(*args, **kwargs)
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"level": self.level, "alpha": float(self.alpha)}

@@ -104,11 +104,27 @@ def test_level_and_alpha_are_in_the_state_dict():
     [
         ({"out_size": 12}, "out_size: must be a power of two >= 8"),
         ({"fmap_max": 0}, "fmap_max"),
+        (
+            {"out_size": 64, "fmap_base": 8},
+            r"^fmap_base: 8 \(fmap_decay 1.0\) gives 0 feature maps at 32x32; at least 32 ",
+        ),
+        ({"out_size": 64, "fmap_base": 31}, "^fmap_base: 31 .* at 64x64; at least 32 for 64x64"),
     ],
 )
 def test_bad_generator_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ProGANGenerator(**{"out_size": 16, "out_channels": 1, **kwargs})
+
+
+def test_bad_discriminator_arguments_name_themselves():
+    for kwargs, match in [
+        ({"fmap_base": 8}, "^fmap_base: 8 .* at 32x32; at least 32"),
+        ({"mbstd_group_size": 0}, "^mbstd_group_size: must be a positive integer"),
+        ({"mbstd_channels": 0}, "^mbstd_channels: must be a positive integer"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ProGANDiscriminator(64, 1, **{"fmap_max": 4, **kwargs})
+    ProGANDiscriminator(64, 1, fmap_base=32, fmap_max=4)  # the least fmap_base that works
 
 
 def test_set_level_checks_its_arguments():
@@ -274,6 +290,20 @@ def test_callback_refuses_data_of_another_size(tmp_path):
 
     with pytest.raises(ConfigError, match=r"callbacks.0: the models grow to 8x8 but the data's"):
         build_trainer(_cfg(tmp_path, 2, size=8))
+
+
+def test_callback_names_the_model_of_another_size(tmp_path):
+    from torchgan_ext import build_trainer
+    from torchgan_ext.errors import ConfigError
+
+    cfg = config.config_to_dict(_cfg(tmp_path, 2))
+    cfg["models"]["generator"]["args"]["out_size"] = 32
+    with pytest.raises(
+        ConfigError,
+        match=r"callbacks.0: .* model 'generator' grows to 32x32 \(its out_size\), the others "
+        r"and the data to 16x16",
+    ):
+        build_trainer(config.config_from_dict(cfg))
 
 
 def test_digits_config_trains_through_torchgan_run(tmp_path):

@@ -37,6 +37,7 @@ The authors update the schedule every 4 minibatches (``minibatch_repeats``); her
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import torch
@@ -166,7 +167,7 @@ class ProgressiveGrowing(Callback):
             )
         sizes = {4 * 2 ** (m.num_levels - 1) for m in models}
         if len(sizes) > 1:
-            raise ValueError(f"the progressive models grow to different sizes: {sorted(sizes)}")
+            raise ValueError(self._size_mismatch(trainer))
         (size,) = sizes
         if self.start_resolution > size:
             raise ValueError(
@@ -186,6 +187,29 @@ class ProgressiveGrowing(Callback):
                 f"the models grow to {size}x{size} but the data's images are "
                 f"{tuple(real.shape[-2:])}; set data.args.image_size to {size}"
             )
+
+    def _size_mismatch(self, trainer: Any) -> str:
+        """Which progressive models grow to another size than the data's (or the others')."""
+        named = {
+            name: m for name, m in trainer.models.items() if callable(getattr(m, "set_level", None))
+        }
+        sizes = {name: 4 * 2 ** (m.num_levels - 1) for name, m in named.items()}
+        real = getattr(trainer, "real_inputs", None)
+        if isinstance(real, torch.Tensor) and real.dim() == 4:
+            target = int(real.shape[-1])
+        else:  # the size most models share
+            target = Counter(sizes.values()).most_common(1)[0][0]
+        odd = {name: size for name, size in sizes.items() if size != target}
+        parts = []
+        for name, size in odd.items():
+            args = getattr(type(named[name]), "data_arguments", {})
+            arg = next((a for a, d in args.items() if d == "image_size"), "size")
+            parts.append(f"model {name!r} grows to {size}x{size} (its {arg})")
+        return (
+            f"the progressive models grow to different sizes: {', '.join(parts)}, the others "
+            f"and the data to {target}x{target}; set the same size or leave it out (it comes "
+            "from data.args.image_size)"
+        )
 
     def _apply(self, trainer: Any) -> None:
         models = self._models(trainer)

@@ -92,10 +92,20 @@ def _conv(cin: int, cout: int, kernel: int, gain: float = _HE) -> EqualizedConv2
     return _gain(EqualizedConv2d(cin, cout, kernel), gain)
 
 
-def _check_widths(fmap_base: Any, fmap_decay: Any, fmap_max: Any) -> None:
+def _check_widths(fmap_base: Any, fmap_decay: Any, fmap_max: Any, size: int) -> None:
+    """Positive widths, and at least one feature map at every stage up to ``size``."""
     check_positive_int(fmap_base, "fmap_base")
     check_number(fmap_decay, "fmap_decay")
     check_positive_int(fmap_max, "fmap_max")
+    stages = range(int(math.log2(size)))  # stage s: 2**(s + 1) pixels; stage 0 sizes the latent
+    for stage in stages:
+        if feature_maps(stage, fmap_base, fmap_decay, fmap_max) < 1:
+            res = 2 ** (stage + 1)
+            least = math.ceil(max(2.0 ** (s * fmap_decay) for s in stages))
+            raise ValueError(
+                f"fmap_base: {fmap_base} (fmap_decay {fmap_decay}) gives 0 feature maps at "
+                f"{res}x{res}; at least {least} for {size}x{size} images"
+            )
 
 
 class _Progressive:
@@ -190,7 +200,7 @@ class ProGANGenerator(_Progressive, Generator):
     ) -> None:
         size = square_side(out_size, "out_size")
         check_positive_int(out_channels, "out_channels")
-        _check_widths(fmap_base, fmap_decay, fmap_max)
+        _check_widths(fmap_base, fmap_decay, fmap_max, size)
 
         def nf(stage: int) -> int:
             return feature_maps(stage, fmap_base, fmap_decay, fmap_max)
@@ -274,7 +284,9 @@ class ProGANDiscriminator(_Progressive, Discriminator):
     ) -> None:
         size = square_side(in_size, "in_size")
         check_positive_int(in_channels, "in_channels")
-        _check_widths(fmap_base, fmap_decay, fmap_max)
+        check_positive_int(mbstd_group_size, "mbstd_group_size")
+        check_positive_int(mbstd_channels, "mbstd_channels")
+        _check_widths(fmap_base, fmap_decay, fmap_max, size)
 
         def nf(stage: int) -> int:
             return feature_maps(stage, fmap_base, fmap_decay, fmap_max)

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from test_progan import _cfg as progan_config
 
 from torchgan_ext import config, run
 from torchgan_ext.models.progan import ProGANDiscriminator, ProGANGenerator
@@ -36,33 +37,13 @@ def _compiled(model: torch.nn.Module) -> bool:
 
 
 def _cfg(out_dir, steps):
-    adam = {"name": "adam", "args": {"lr": 1.0e-3, "betas": [0.0, 0.99], "eps": 1.0e-8}}
-    return config.config_from_dict(
-        {
-            "seed": 0,
-            "device": "cpu",
-            "out_dir": str(out_dir),
-            "data": {
-                "name": "digits",
-                "args": {"image_size": 8, "channels": 1, "split": "test"},
-                "loader": {"batch_size": 8, "num_workers": 0, "shuffle": True, "drop_last": True},
-            },
-            "models": {
-                "generator": {"name": "progan_generator", "args": TINY, "optimizer": adam},
-                "discriminator": {"name": "progan_discriminator", "args": TINY, "optimizer": adam},
-            },
-            "losses": [{"name": "progan_generator"}, {"name": "progan_discriminator"}],
-            # 8 images a step: step 1 at 4x4, 2 fades 8x8 in (alpha 0.5)
-            "callbacks": [
-                {
-                    "name": "progressive_growing",
-                    "args": {"stabilise_kimg": 0.004, "fade_kimg": 0.008},
-                }
-            ],
-            "trainer": {"epochs": 2, "max_steps": steps, "sample_size": 2, "compile": True},
-            "logging": {"progress": False, "tensorboard": False},
-        }
-    )
+    """test_progan's run at 8x8, 8 images a step: step 1 at 4x4, 2 fades 8x8 in (alpha 0.5)."""
+    cfg = config.config_to_dict(progan_config(out_dir, steps))
+    cfg["data"]["args"]["image_size"] = 8
+    cfg["data"]["loader"]["batch_size"] = 8
+    cfg["callbacks"][0]["args"] = {"stabilise_kimg": 0.004, "fade_kimg": 0.008}
+    cfg["trainer"] = {"epochs": 2, "max_steps": steps, "sample_size": 2, "compile": True}
+    return config.config_from_dict(cfg)
 
 
 @pytest.mark.slow

@@ -120,7 +120,29 @@ class ImageHistory(nn.Module):
         self.rng.set_state(state["rng"])
 
 
-class FourModelGeneratorStep(_Terms):
+class _FourModelStep(_Terms):
+    """The common part of the four-model steps: torchgan's ``override_train_ops``, the batch
+    check, then :meth:`step`."""
+
+    loss_name = ""
+
+    def _four_model_step(
+        self,
+        models: tuple[nn.Module, ...],
+        optimizers: tuple[torch.optim.Optimizer, ...],
+        real_inputs: torch.Tensor,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        if self.override_train_ops is not None:
+            return self.override_train_ops(self, *models, *optimizers, real_inputs, labels)
+        b = paired_target(real_inputs, labels, self.loss_name)
+        return self.step(*models, optimizers, real_inputs, b)
+
+    def step(self, g_ab, g_ba, d_b, d_a, optimizers, a, b) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FourModelGeneratorStep(_FourModelStep):
     """A step of both generators of a two-way translation run on the batch ``(a, b)``.
 
     ``train_ops`` takes the four models by their run names (``generator`` A -> B,
@@ -144,16 +166,10 @@ class FourModelGeneratorStep(_Terms):
         """One step of both generators on the batch ``(a, b)``; returns the detached loss."""
         models = (generator, generator_ba, discriminator, discriminator_a)
         optimizers = (optimizer_generator, optimizer_generator_ba)
-        if self.override_train_ops is not None:
-            return self.override_train_ops(self, *models, *optimizers, real_inputs, labels)
-        b = paired_target(real_inputs, labels, self.loss_name)
-        return self.step(*models, optimizers, real_inputs, b)
-
-    def step(self, g_ab, g_ba, d_b, d_a, optimizers, a, b) -> torch.Tensor:
-        raise NotImplementedError
+        return self._four_model_step(models, optimizers, real_inputs, labels)
 
 
-class FourModelDiscriminatorStep(_Terms):
+class FourModelDiscriminatorStep(_FourModelStep):
     """A step of both discriminators of a two-way translation run (see
     :class:`FourModelGeneratorStep`)."""
 
@@ -174,13 +190,7 @@ class FourModelDiscriminatorStep(_Terms):
         loss."""
         models = (generator, generator_ba, discriminator, discriminator_a)
         optimizers = (optimizer_discriminator, optimizer_discriminator_a)
-        if self.override_train_ops is not None:
-            return self.override_train_ops(self, *models, *optimizers, real_inputs, labels)
-        b = paired_target(real_inputs, labels, self.loss_name)
-        return self.step(*models, optimizers, real_inputs, b)
-
-    def step(self, g_ab, g_ba, d_b, d_a, optimizers, a, b) -> torch.Tensor:
-        raise NotImplementedError
+        return self._four_model_step(models, optimizers, real_inputs, labels)
 
 
 class CycleGANGeneratorLoss(FourModelGeneratorStep, GeneratorLoss):

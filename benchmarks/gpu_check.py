@@ -108,7 +108,7 @@ def _rate(loader: Any, device: torch.device, passes: int) -> float:
 def section_decode(opts: argparse.Namespace) -> dict[str, Any]:
     from torch.utils.data import DataLoader
 
-    from torchgan_ext.data import CelebA, DecodedCache, collate
+    from torchgan_ext.data import CacheLoader, CelebA, DecodedCache, collate
     from torchgan_ext.data.cache_store import build_cache
     from torchgan_ext.data.jpeg_batches import JpegFiles, cuda_jpeg_unavailable
 
@@ -121,7 +121,9 @@ def section_decode(opts: argparse.Namespace) -> dict[str, Any]:
         def loader(dataset: Any, w: int) -> DataLoader:
             kw = {"persistent_workers": True} if w else {}
             pin = device.type == "cuda"
-            return DataLoader(
+            # the decoded cache as torchgan-run reads it
+            cls = CacheLoader if isinstance(dataset, DecodedCache) else DataLoader
+            return cls(
                 dataset, batch_size=opts.batch_data, num_workers=w, collate_fn=collate,
                 pin_memory=pin, shuffle=True, **kw,
             )  # fmt: skip

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from torchgan_ext.data import CacheLoader, CelebA, Cityscapes, collate
+from torchgan_ext.data import CacheLoader, CelebA, Cityscapes, ResumableSampler, collate
 from torchgan_ext.data.cache import DecodedCache
+from torchgan_ext.data.cache_loader import READ_AHEAD_BYTES, Recycler
 from torchgan_ext.data.cache_store import build_cache
 from torchgan_ext.testing import write_celeba, write_cityscapes
 
@@ -38,12 +39,17 @@ def celeba_root(tmp_path_factory):
     return write_celeba(tmp_path_factory.mktemp("celeba"), 12, size=(218, 178), draw=draw).root
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_batched_read_equals_item_reads_bit_for_bit(celeba_root, tmp_path, workers):
+@pytest.mark.parametrize("workers,per_read", [(0, 1), (0, 2), (0, None), (2, None)])
+def test_batched_read_equals_item_reads_bit_for_bit(celeba_root, tmp_path, workers, per_read):
     ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
     cached = _cached(ds, tmp_path / "c")
     loader = CacheLoader(
-        cached, batch_size=4, sampler=ORDER, num_workers=workers, collate_fn=collate
+        cached,
+        batch_size=4,
+        sampler=ORDER,
+        num_workers=workers,
+        collate_fn=collate,
+        batches_per_read=per_read,
     )
     batches = list(loader)
     assert [len(b[0]) for b in batches] == [4, 4, 3]
@@ -55,95 +61,228 @@ def test_batched_read_equals_item_reads_bit_for_bit(celeba_root, tmp_path, worke
         assert _equal(labels, torch.stack([ds[i][1] for i in idx]))
 
 
-def _draws(plan, b, height, width):
-    """A batch's random windows and flips as the cache has always drawn them (a resumed run
-    depends on the stream): crop tops, then lefts, then ``torch.rand(b) < 0.5`` for flips."""
-    tops = lefts = [0] * b
-    if plan.crop is not None and plan.random_crop:
-        tops = torch.randint(0, height - plan.crop[0] + 1, (b,)).tolist()
-        lefts = torch.randint(0, width - plan.crop[1] + 1, (b,)).tolist()
-    flips = (torch.rand(b) < 0.5).tolist() if plan.flip else [False] * b
-    return tops, lefts, flips
+def _epoch_uniforms(seed, positions, per_item):
+    """The contract of CacheLoader's in-process draws: row p of ``torch.rand(positions,
+    draws)`` from a generator seeded with the iterator's base seed, the DataLoader's one int64
+    draw from the loader's ``generator``."""
+    base = torch.empty((), dtype=torch.int64).random_(generator=torch.Generator().manual_seed(seed))
+    return torch.rand(positions, per_item, generator=torch.Generator().manual_seed(base.item()))
 
 
-def _replay(cached, order, batch_size, fields):
-    """The loader's batches of ``cached`` in ``order``, and the same items cut and flipped one
-    by one from the uncropped, unflipped items with the same random draws."""
-    loader = CacheLoader(
+def _expected(cached, order, batch_size, fields, uniforms):
+    """The items of ``order`` cut and flipped one by one from the uncropped, unflipped items,
+    with the windows of their rows of ``uniforms``; stacked per batch."""
+    plan = cached.plan
+    full = [plan.load(i) for i in range(len(cached))]
+    height, width = next(iter(full[0].values())).shape[-2:]
+    ch, cw = plan.crop or (height, width)
+    expected, flipped = [], set()
+    for k in range(0, len(order), batch_size):
+        items = []
+        for q in range(k, min(k + batch_size, len(order))):
+            u = uniforms[q].tolist() if uniforms is not None else []
+            top = left = 0
+            if plan.crop is not None and plan.random_crop:
+                top = min(int(u[0] * (height - ch + 1)), height - ch)
+                left = min(int(u[1] * (width - cw + 1)), width - cw)
+            flip = plan.flip and u[-1] < 0.5
+            flipped.add(flip)
+            win = (slice(None), slice(top, top + ch), slice(left, left + cw))
+            items.append(
+                [
+                    full[order[q]][name][win].flip(-1) if flip else full[order[q]][name][win]
+                    for name in fields
+                ]
+            )
+        expected.append([torch.stack(x) for x in zip(*items, strict=True)])
+    return expected, flipped
+
+
+def _loader(cached, order, batch_size, per_read=None, seed=3, **kw):
+    gen = torch.Generator().manual_seed(seed)
+    return CacheLoader(
         cached,
         batch_size=batch_size,
         sampler=order,
         collate_fn=collate,
-        generator=torch.Generator(),
+        generator=gen,
+        batches_per_read=per_read,
+        **kw,
     )
-    torch.manual_seed(3)
-    batches = list(loader)
-    torch.manual_seed(3)  # the same draws, replayed per item
-    full = [cached.plan.load(i) for i in range(len(cached))]
-    expected, flipped = [], set()
-    height, width = next(iter(full[0].values())).shape[-2:]
-    ch, cw = cached.plan.crop or (height, width)
-    for k in range(len(batches)):
-        idx = order[batch_size * k : batch_size * (k + 1)]
-        tops, lefts, flips = _draws(cached.plan, len(idx), height, width)
-        items = []
-        for i, j in enumerate(idx):
-            win = (slice(None), slice(tops[i], tops[i] + ch), slice(lefts[i], lefts[i] + cw))
-            cut = [full[j][name][win] for name in fields]
-            items.append([x.flip(-1) if flips[i] else x for x in cut])
-            flipped.add(flips[i])
-        expected.append([torch.stack(x) for x in zip(*items, strict=True)])
-    assert flipped == {True, False}
-    return batches, expected
 
 
 @pytest.mark.parametrize("mirror", [True, False])
-def test_flips_of_a_batch_are_the_per_item_draws(celeba_root, tmp_path, mirror):
+@pytest.mark.parametrize("per_read", [1, 2, None])
+def test_flips_are_the_epoch_draws_whatever_the_read_size(celeba_root, tmp_path, mirror, per_read):
     ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
     cached = _cached(ds, tmp_path / "c", mirror=mirror)
-    assert cached.plan.flip and cached.plan.crop is None  # whole stored images
-    batches, expected = _replay(cached, [4, 1, 5, 0, 3, 2, 1, 7, 6], 4, ["image"])
+    assert cached.plan.flip and cached.plan.crop is None and cached.draws == 1
+    order = [4, 1, 5, 0, 3, 2, 1, 7, 6]
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    batches = list(_loader(cached, order, 4, per_read))
+    assert torch.equal(state, torch.get_rng_state())  # the global generator is left alone
+    expected, flipped = _expected(cached, order, 4, ["image"], _epoch_uniforms(3, 9, 1))
+    assert flipped == {True, False}
+    assert [len(b[0]) for b in batches] == [4, 4, 1]
     for (images, _), (image,) in zip(batches, expected, strict=True):
         assert _equal(images, image)
 
 
 @pytest.mark.parametrize("mirror", [True, False])
-def test_random_crops_and_flips_of_a_batch_are_the_per_item_windows(tmp_path, mirror):
+def test_random_crops_and_flips_are_the_epoch_draws(tmp_path, mirror):
     city = write_cityscapes(tmp_path, images={"train": 6}, size=(32, 64))
     ds = Cityscapes(city.root, split="train", target="semantic", image_size=32, crop_size=[16, 24])
     cached = _cached(ds, tmp_path / "c", mirror=mirror)
-    assert cached.plan.random_crop and cached.plan.flip
-    batches, expected = _replay(cached, [4, 1, 5, 0, 3, 2, 1], 3, ["image", "target"])
-    for (images, targets), (image, target) in zip(batches, expected, strict=True):
-        assert _equal(images, image) and _equal(targets, target[:, 0].long())
+    assert cached.plan.random_crop and cached.plan.flip and cached.draws == 3
+    order = [4, 1, 5, 0, 3, 2, 1]
+    expected, flipped = _expected(cached, order, 3, ["image", "target"], _epoch_uniforms(3, 7, 3))
+    assert flipped == {True, False}
+    for per_read in (1, 2):
+        batches = list(_loader(cached, order, 3, per_read))
+        for (images, targets), (image, target) in zip(batches, expected, strict=True):
+            assert _equal(images, image) and _equal(targets, target[:, 0].long())
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_cache_loader_gives_the_dataloaders_batches_and_random_stream(
-    celeba_root, tmp_path, workers
-):
-    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
-    assert ds.flip
+def test_getitems_draws_from_the_global_generator(tmp_path):
+    city = write_cityscapes(tmp_path, images={"train": 6}, size=(32, 64))
+    ds = Cityscapes(city.root, split="train", target="semantic", image_size=32, crop_size=[16, 24])
     cached = _cached(ds, tmp_path / "c")
-    sampler = list(range(len(ds)))
+    torch.manual_seed(7)
+    batch = cached.__getitems__([3, 0, 5]).value
+    state = torch.get_rng_state()
+    torch.manual_seed(7)
+    assert _equal(batch, cached.read([3, 0, 5], torch.rand(3, 3).numpy()))
+    assert torch.equal(state, torch.get_rng_state())
+    with pytest.raises(ValueError, match=r"uniforms: expected shape \(3, 3\), got \(3, 1\)"):
+        cached.read([3, 0, 5], np.zeros((3, 1), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"sizes: \[2, 2\] add up to 4, not 3 indices"):
+        cached.read([3, 0, 5], torch.rand(3, 3).numpy(), sizes=[2, 2])
+    with pytest.raises(IndexError, match="index 6 out of range for 6 items"):
+        cached.read([3, 6, 5], torch.rand(3, 3).numpy())
+
+
+@pytest.mark.parametrize("per_read", [1, 3])
+def test_a_resumed_epoch_continues_its_draws(celeba_root, tmp_path, per_read):
+    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    sampler = ResumableSampler(len(ds), shuffle=True, seed=1)
+    sampler.set_epoch(2)
+    straight = list(_loader(cached, sampler, 2, per_read))
+    for done in (1, 4):  # batches seen before the interruption
+        sampler.set_epoch(2)
+        sampler.set_start(2 * done)
+        assert _equal(list(_loader(cached, sampler, 2, per_read)), straight[done:])
+
+
+def test_two_ranks_draw_as_one_process(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    one = torch.cat([b[0] for b in _loader(cached, ResumableSampler(len(ds), seed=4), 2)])
+    ranks = [
+        torch.cat(
+            [
+                b[0]
+                for b in _loader(
+                    cached,
+                    ResumableSampler(len(ds), seed=4, num_replicas=2, rank=r, drop_last=True),
+                    1,
+                )
+            ]
+        )
+        for r in (0, 1)
+    ]
+    assert _equal(one[0::2], ranks[0]) and _equal(one[1::2], ranks[1])  # global position q
+
+
+def test_batches_read_at_once_share_no_pixels(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    loader = _loader(cached, list(range(len(ds))), 2, per_read=3)
+    batches = list(loader)
+    kept = [b[0].clone() for b in batches]
+    batches[0][0].fill_(0)  # a user changing one batch in place
+    assert all(_equal(b[0], k) for b, k in zip(batches[1:], kept[1:], strict=True))
+    again = list(loader)  # the next epoch's reads leave the kept batches as they were
+    assert all(_equal(b[0], k) for b, k in zip(batches[1:], kept[1:], strict=True))
+    assert not _equal(again[1][0], batches[1][0]) or not _equal(again[2][0], batches[2][0])
+
+
+def test_cache_loader_takes_the_dataloaders_draws_and_batches(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    assert cached.draws == 0
     runs = []
     for cls in (CacheLoader, DataLoader):
         torch.manual_seed(5)  # no generator: the iterator's base seed comes from the global RNG
-        loader = cls(cached, batch_size=3, sampler=sampler, num_workers=workers, collate_fn=collate)
+        loader = cls(cached, batch_size=3, sampler=list(range(12)), collate_fn=collate)
         batches = [b for _ in range(2) for b in loader]  # two epochs
-        runs.append((batches, torch.get_rng_state(), torch.rand(4)))
-    (a, state_a, next_a), (b, state_b, next_b) = runs
-    assert _equal(a, b) and torch.equal(state_a, state_b) and torch.equal(next_a, next_b)
-    if workers == 0:
-        assert type(iter(CacheLoader(cached, batch_size=3))).__name__ == "_UnannotatedIterator"
+        runs.append((batches, torch.get_rng_state()))
+    (a, state_a), (b, state_b) = runs
+    assert _equal(a, b) and torch.equal(state_a, state_b)
+    assert type(iter(CacheLoader(cached, batch_size=3))).__name__ == "_ReadAheadIterator"
+    assert type(iter(CacheLoader(cached, batch_size=None))).__name__ == "_UnannotatedIterator"
 
 
-def test_flip_draws_are_torch_rand(celeba_root, tmp_path):
+def test_with_workers_it_is_the_dataloader(celeba_root, tmp_path):
     ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
     cached = _cached(ds, tmp_path / "c")
-    for b in (4, 4, 3):  # the kept buffer, and a short batch
-        torch.manual_seed(b)
-        drawn = cached._uniform(b)
-        state = torch.get_rng_state()
-        torch.manual_seed(b)
-        assert drawn == torch.rand(b).tolist() and torch.equal(state, torch.get_rng_state())
+    runs = []
+    for cls in (CacheLoader, DataLoader):
+        torch.manual_seed(5)
+        loader = cls(
+            cached, batch_size=3, sampler=list(range(len(ds))), num_workers=2, collate_fn=collate
+        )
+        runs.append(([b for _ in range(2) for b in loader], torch.get_rng_state()))
+    (a, state_a), (b, state_b) = runs
+    assert _equal(a, b) and torch.equal(state_a, state_b)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_batches_per_read_must_be_a_positive_integer(celeba_root, tmp_path, bad):
+    ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
+    with pytest.raises(
+        ValueError, match=f"batches_per_read: must be a positive integer or None, got {bad!r}"
+    ):
+        CacheLoader(ds, batch_size=2, batches_per_read=bad)
+
+
+def test_default_read_size_fits_the_read_ahead_budget(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    assert cached.item_bytes == 20 * 20 * 3
+    assert CacheLoader(cached, batch_size=4)._read_ahead() == READ_AHEAD_BYTES // (4 * 1200)
+    assert CacheLoader(cached, batch_size=READ_AHEAD_BYTES)._read_ahead() == 1
+    assert CacheLoader(ds, batch_size=4)._read_ahead() is None  # no read(): per batch
+
+
+def test_read_memory_is_reused_only_once_nothing_holds_it(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    loader = _loader(cached, list(range(12)), 4, per_read=3)  # one read per epoch
+    first = [images for images, _ in loader]
+    kept = [images.clone() for images in first]
+    second = [images for images, _ in loader]  # the first epoch's batches are still held
+    assert second[0].data_ptr() != first[0].data_ptr()
+    assert all(_equal(a, b) for a, b in zip(first, kept, strict=True))
+    pointer = second[0].data_ptr()
+    del second
+    third = [images for images, _ in loader]  # the second read's memory is free again
+    assert third[0].data_ptr() == pointer and _equal(third, kept)
+    assert all(_equal(a, b) for a, b in zip(first, kept, strict=True))
+
+
+def test_recycler_hands_out_memory_nobody_references():
+    recycle = Recycler(keep=2)
+    a = recycle((2, 3), np.float32)
+    b = recycle((6,), np.float32)  # `a` is held: other memory
+    assert a.ctypes.data != b.ctypes.data and a.dtype == np.float32 and a.shape == (2, 3)
+    pointer = a.ctypes.data
+    del a
+    c = recycle((4,), np.int16)  # a's memory (24 bytes) holds 8 bytes
+    assert c.ctypes.data == pointer and c.shape == (4,) and c.dtype == np.int16
+    view = torch.from_numpy(c[:2])
+    del c
+    assert recycle((4,), np.int16).ctypes.data not in (pointer, b.ctypes.data)  # view holds it
+    del view
+    assert len(recycle._arrays) == 2  # the oldest let go beyond `keep`

@@ -16,16 +16,20 @@ Here it is a wrapper and a config key (``data.cache``); nothing else changes.
 Items: images are ``uint8`` (``[C, H, W]``, batches channels-last), as with ``output: uint8``;
 the trainer turns them into [-1, 1] on the device, so a model sees exactly the values of the
 uncached dataset. Batches are built by ``__getitems__`` (one call per batch, which
-:class:`torch.utils.data.DataLoader` uses) and handed through :func:`~torchgan_ext.data.collate`
-as they are. The random draws differ from the uncached dataset's (one draw per batch instead of
-one per item): same distribution, reproducible for a seed, exactly resumable.
+:class:`torch.utils.data.DataLoader` uses) or :meth:`DecodedCache.read` and handed through
+:func:`~torchgan_ext.data.collate` as they are. The random draws differ from the uncached
+dataset's: same distribution, reproducible for a seed, exactly resumable.
 
-Speed: a batch of whole stored images is one loop of item copies into a NumPy batch wrapped
-once as a torch tensor (mirrored flips pick the stored mirror image's row), the labels are
-gathered before the copies, and ``torchgan-run`` iterates with
-:class:`~torchgan_ext.data.cache_loader.CacheLoader`: each batch copy flushes the CPU's caches,
-so every call between two copies runs cold, and the fewer there are the closer the loader
-comes to a bare copy loop (``benchmarks/cache_stages.py``).
+Speed: whole stored images are gathered with one :func:`numpy.take` per field (mirrored flips
+pick the stored mirror image's row), and ``torchgan-run`` iterates with
+:class:`~torchgan_ext.data.cache_loader.CacheLoader`, which reads several batches at once: each
+gather flushes the CPU's caches, so every call made between two gathers runs cold, and the
+fewer there are per batch the closer the loader comes to a bare gather loop
+(``benchmarks/cache_stages.py``).
+
+Random draws: :meth:`DecodedCache.read` takes them as ``[items, draws]`` uniforms (crop top,
+crop left, flip); ``__getitems__`` (a plain DataLoader, worker processes) draws them from the
+global generator, :class:`~torchgan_ext.data.cache_loader.CacheLoader` per epoch by position.
 
 Workers: the arrays are opened lazily in each process (``numpy.load(mmap_mode="r")``); worker
 processes map the same pages and copy only the batch they build, into shared memory.
@@ -33,8 +37,9 @@ processes map the same pages and copy only the batch they build, into shared mem
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,7 @@ from torch.utils.data import Dataset, get_worker_info
 from .cache_key import CachePlan, check_cache, key_parts, listing, stale_message
 from .collate import Collated, empty_batch
 
-__all__ = ["DecodedCache", "cache_plan_of"]
+__all__ = ["Allocate", "DecodedCache", "cache_plan_of"]
 
 
 def cache_plan_of(dataset: Any) -> CachePlan:
@@ -64,7 +69,26 @@ def cache_plan_of(dataset: Any) -> CachePlan:
     return plan_fn()
 
 
+#: ``allocate(shape, dtype)``: an uninitialised array for :meth:`DecodedCache.read` to fill.
+Allocate = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+
 _TORCH_DTYPES = {"|u1": torch.uint8, "<i4": torch.int32, "<f4": torch.float32}
+
+
+def _checked_rows(indices: Sequence[int], n: int) -> np.ndarray:
+    """``indices`` as an index array in [0, n) (negative ones counted from the end).
+
+    Raises:
+        IndexError: An index is out of range.
+    """
+    rows = np.asarray(indices, dtype=np.intp)
+    if not rows.size:
+        return rows
+    low, high = rows.min(), rows.max()
+    if low < -n or high >= n:
+        bad = next(int(i) for i in rows if not -n <= i < n)
+        raise IndexError(f"index {bad} out of range for {n} items")
+    return rows % n if low < 0 else rows
 
 
 def _mapped(path: Path) -> np.ndarray:
@@ -142,7 +166,6 @@ class DecodedCache(Dataset):
         self._whole = self.plan.crop is None and (self.mirror or not self.plan.flip)
         self._arrays: dict[str, np.ndarray] | None = None
         self._rows: dict[str, np.ndarray] = {}
-        self._draws: tuple[int, torch.Tensor] = (0, torch.empty(0))
         self._labels: np.ndarray | None = None
 
     # -- pickling: workers open their own mappings ----------------------------------------
@@ -173,69 +196,118 @@ class DecodedCache(Dataset):
         return self._n
 
     # -- batches ---------------------------------------------------------------------------
-    def _windows(self, b: int) -> tuple[list[int], list[int], list[bool]]:
-        """Per item of a batch: top, left of the crop and whether it is flipped."""
+    @property
+    def draws(self) -> int:
+        """Uniform draws per item that :meth:`read` takes: the random crop's top and left (2),
+        then the flip (1)."""
+        plan = self.plan
+        return 2 * int(plan.crop is not None and plan.random_crop) + int(plan.flip)
+
+    @property
+    def item_bytes(self) -> int:
+        """Bytes of one item as a batch holds it (every field, cropped)."""
+        total = 0
+        for (h, w, c), dtype in self.plan.fields.values():
+            ch, cw = self.plan.crop or (h, w)
+            total += ch * cw * c * np.dtype(dtype).itemsize
+        return total
+
+    def _windows(
+        self, b: int, uniforms: np.ndarray | None
+    ) -> tuple[list[int], list[int], list[bool]]:
+        """Per item of a batch: top, left of the crop and whether it is flipped, from the
+        items' ``[b, draws]`` uniforms (a crop's offset is ``floor(u * (positions))``)."""
         plan = self.plan
         shape = next(iter(plan.fields.values()))[0]
-        tops, lefts = [0] * b, [0] * b
+        tops, lefts, flips = [0] * b, [0] * b, [False] * b
         if plan.crop is not None:
             h, w = shape[0] - plan.crop[0], shape[1] - plan.crop[1]
             if plan.random_crop:
-                tops = torch.randint(0, h + 1, (b,)).tolist()
-                lefts = torch.randint(0, w + 1, (b,)).tolist()
+                tops = np.minimum((uniforms[:, 0] * (h + 1)).astype(np.intp), h).tolist()
+                lefts = np.minimum((uniforms[:, 1] * (w + 1)).astype(np.intp), w).tolist()
             else:
                 tops, lefts = [int(round(h / 2.0))] * b, [int(round(w / 2.0))] * b
-        flips = [u < 0.5 for u in self._uniform(b)] if plan.flip else [False] * b
+        if plan.flip:
+            flips = (uniforms[:, -1] < 0.5).tolist()
         return tops, lefts, flips
 
-    def _uniform(self, b: int) -> list[float]:
-        """``torch.rand(b).tolist()``: the same draws from the global generator (``rand`` is
-        ``empty(b).uniform_()``), into a kept buffer (measured: 15 instead of 34 us right
-        after a batch copy)."""
-        size, buffer = self._draws
-        if size != b:
-            buffer = torch.empty(b)
-            self._draws = (b, buffer)
-        return buffer.uniform_().tolist()
+    def read(
+        self,
+        indices: Sequence[int],
+        uniforms: np.ndarray | None = None,
+        allocate: Allocate | None = None,
+        sizes: Sequence[int] | None = None,
+    ) -> Any:
+        """The batch of the items ``indices`` with their random windows and flips taken from
+        ``uniforms`` (``[len(indices), draws]``, values in [0, 1); ``None`` when
+        :attr:`draws` is 0), as the dataset's collated batch; with ``sizes``, the list of
+        batches of consecutive runs of ``indices`` of those sizes.
 
-    def __getitems__(self, indices: Sequence[int]) -> Collated:
-        # The labels and the batch tensors before the pixel copies, and as few calls as can be:
-        # the copies flush the CPU's caches, and every torch, NumPy or Python call made between
-        # two batches' copies runs cold (a torch call 20-70 us instead of 1-2 us; see
-        # docs/performance.md).
+        In the main process the pixels go into one array per field from
+        ``allocate(shape, dtype)`` (default :func:`numpy.empty`; the read overwrites it
+        whole), whole stored images with one :func:`numpy.take` per field (a mirrored flip
+        picks the stored mirror image's row); the batches' tensors are made from slices of it
+        (no two batches share pixels) before the copy: every call made after a copy of a few
+        MB runs with cold CPU caches. Inside a DataLoader worker the batch is built in shared
+        memory.
+
+        Raises:
+            IndexError: An index is out of range.
+            ValueError: ``uniforms`` does not have one row of :attr:`draws` values per item,
+                or ``sizes`` do not add up to the number of indices.
+        """
         arrays = self._arrays if self._arrays is not None else self._open()
-        labels = None
-        if self._labels is not None:
-            labels = torch.from_numpy(self._labels.take(indices, axis=0))  # 2x a fancy index
-        b = len(indices)
-        if self._whole and get_worker_info() is None:  # in-process: one copy per item
-            rows = indices
-            if self.mirror:  # the draws of _windows(b); item j at row 2j, mirrored at 2j + 1
-                draws = self._uniform(b)
-                rows = [2 * j + 1 if u < 0.5 else 2 * j for j, u in zip(indices, draws)]
-            fields = {}
-            for name, src in self._rows.items():
-                dst = np.empty((b, *src.shape[1:]), dtype=src.dtype)
-                fields[name] = torch.from_numpy(dst.transpose(0, 3, 1, 2))
-                for i, j in enumerate(rows):
-                    dst[i] = src[j]
-            return Collated(self.plan.finish(fields, labels))
-        tops, lefts, flips = self._windows(b)
+        b, d = len(indices), self.draws
+        if d and (uniforms is None or uniforms.shape != (b, d)):
+            got = None if uniforms is None else tuple(uniforms.shape)
+            raise ValueError(f"uniforms: expected shape ({b}, {d}), got {got}")
+        parts = [b] if sizes is None else list(sizes)
+        if sum(parts) != b:
+            raise ValueError(f"sizes: {parts} add up to {sum(parts)}, not {b} indices")
+        spans = list(zip(itertools.accumulate(parts, initial=0), itertools.accumulate(parts)))
+        items = _checked_rows(indices, self._n)
         in_worker = get_worker_info() is not None
-        fields, copies = {}, []
+        whole = self._whole and not in_worker  # one gather per field
+        rows = items
+        if whole and self.mirror:  # item j at row 2j, its mirror image at 2j + 1
+            rows = 2 * items + (uniforms[:, -1] < 0.5)
+        fields: list[dict[str, torch.Tensor]] = [{} for _ in parts]
+        copies = []
         for name, src in arrays.items():
             (h, w, c), _ = self.plan.fields[name]
             ch, cw = self.plan.crop or (h, w)
             if in_worker:  # in shared memory: handing the batch over copies nothing
                 out = empty_batch((b, ch, cw, c), _TORCH_DTYPES[src.dtype.str])
-                dst, fields[name] = out.numpy(), out.permute(0, 3, 1, 2)
-            else:  # one torch call per field
-                dst = np.empty((b, ch, cw, c), dtype=src.dtype)
-                fields[name] = torch.from_numpy(dst.transpose(0, 3, 1, 2))
-            copies.append((dst, src))
-        for dst, src in copies:
-            _copy_items(dst, src, indices, tops, lefts, flips, self.mirror)
-        return Collated(self.plan.finish(fields, labels))  # may compute from the pixels
+                dst, views = out.numpy(), [out[i:j].permute(0, 3, 1, 2) for i, j in spans]
+            else:
+                dst = (allocate or np.empty)((b, ch, cw, c), src.dtype)
+                views = [torch.from_numpy(dst[i:j].transpose(0, 3, 1, 2)) for i, j in spans]
+            for batch, view in zip(fields, views, strict=True):
+                batch[name] = view
+            copies.append((dst, self._rows[name] if whole else src))
+        labels: list[torch.Tensor | None] = [None] * len(parts)
+        if self._labels is not None:
+            taken = self._labels.take(items, axis=0)
+            labels = [torch.from_numpy(taken[i:j]) for i, j in spans]
+        if whole:
+            for dst, src in copies:
+                src.take(rows, axis=0, out=dst, mode="wrap")  # checked above; unbuffered
+        else:
+            tops, lefts, flips = self._windows(b, uniforms)
+            for dst, src in copies:
+                _copy_items(dst, src, indices, tops, lefts, flips, self.mirror)
+        # the dataset's batch structure; may compute from the pixels
+        batches = [self.plan.finish(f, y) for f, y in zip(fields, labels, strict=True)]
+        return batches if sizes is not None else batches[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> Collated:
+        """The batch of ``indices`` (what :class:`~torch.utils.data.DataLoader` calls), its
+        random windows and flips drawn as ``torch.rand(len(indices), draws)`` from the global
+        generator (inside a worker: the worker's, seeded by the DataLoader).
+        :class:`~torchgan_ext.data.cache_loader.CacheLoader` reads through :meth:`read` with
+        per-epoch draws instead."""
+        uniforms = torch.rand(len(indices), self.draws).numpy() if self.draws else None
+        return Collated(self.read(indices, uniforms))
 
     def __getitem__(self, index: int) -> Any:
         n = self._n

@@ -1,33 +1,125 @@
-"""The DataLoader of the decoded cache: in-process batches without per-batch annotation.
+"""The DataLoader of the decoded cache: batches read several at a time, draws per epoch.
 
-A batch read from the decoded cache (:class:`~torchgan_ext.data.cache.DecodedCache`) is one
-copy of about 1.5 MB (32 images of 128 px) at memory speed, ~150 us. That copy flushes the
-CPU's caches, so every torch call made between two copies runs cold: measured on the 2-core
-machine of ``benchmarks/data_loading.py``, 20-70 us for a call that takes 1-2 us in a loop of
-its own. :class:`torch.utils.data.DataLoader` wraps each in-process ``__next__`` in a
-:func:`torch.autograd.profiler.record_function` annotation (two dispatched torch operator
-calls), which then costs 60-110 us per batch, as much as half the copy.
+A batch of the decoded cache (:class:`~torchgan_ext.data.cache.DecodedCache`) is one gather of
+about 1.5 MB (32 images of 128 px) at memory speed, 100-130 us on the 2-core test machine. That
+copy flushes the CPU's caches, so every call made between two copies runs cold (a torch call
+20-70 us instead of 1-2 us; ``benchmarks/cache_stages.py``): the DataLoader's per-batch work
+(sampler, fetch, collate, its profiler annotation, wrapping the NumPy batch as tensors) cost a
+quarter to a third of the copy, however little of it was left.
 
 :class:`CacheLoader` is a :class:`~torch.utils.data.DataLoader` in every other respect (same
 arguments, samplers, ``collate_fn``, ``pin_memory``, worker processes, the one draw from
-``generator`` per iterator); only its in-process iterator (``num_workers: 0``) leaves the
-annotation out, so :func:`torch.profiler.profile` traces show no
-``enumerate(DataLoader)`` span for it. With worker processes it is the DataLoader's own
-iterator.
+``generator`` per iterator). Its in-process iterator (``num_workers: 0``):
+
+* **reads ahead**: it takes the indices of several batches (``batches_per_read``; default as
+  many as fit in :data:`READ_AHEAD_BYTES`) and reads them with one
+  :meth:`DecodedCache.read <torchgan_ext.data.cache.DecodedCache.read>`: every batch's tensors
+  are made first, from slices of one array per field, then one gather fills the array, and the
+  batches are handed out one by one. No two batches share pixels.
+* **reuses memory only when nothing holds it** (:class:`Recycler`): a read's array is
+  overwritten by a later read only once CPython's reference count says that no tensor, view
+  or array made from it is left, so a batch a user keeps never changes. A new array of
+  several MB per read would come back from the allocator unmapped and cost its page faults.
+* **draws per epoch**: the random crop offsets and flips of the item at position ``p`` of the
+  epoch's order are row ``p`` of ``torch.rand(positions, draws)`` from a generator seeded with
+  the iterator's base seed (the DataLoader's one draw from ``generator``, which
+  ``torchgan-run`` reseeds every epoch). They depend neither on the read size nor on the
+  batch size; a sampler with ``start`` (a resumed :class:`~torchgan_ext.data.ResumableSampler`)
+  continues the epoch's draws where it starts, so ``--resume`` is exact; with
+  ``num_replicas``/``rank`` the position is the one in the global order, so a run on 2
+  processes flips and crops every item as one process would. The global generator is not
+  touched beyond the base seed (as by the DataLoader).
+* leaves out the DataLoader's per-batch :func:`torch.autograd.profiler.record_function`
+  annotation (two operator calls), so :func:`torch.profiler.profile` traces show no
+  ``enumerate(DataLoader)`` span for it.
+
+With worker processes it is the DataLoader's own iterator: each worker builds its batches in
+shared memory with ``DecodedCache.__getitems__`` (draws from the worker's generator, as any
+random transform in a DataLoader worker).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import sys
 from typing import Any
 
-from torch.utils.data import DataLoader
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader
 
-__all__ = ["CacheLoader"]
+from .collate import Collated
+
+__all__ = ["CacheLoader", "READ_AHEAD_BYTES", "Recycler"]
+
+#: Default bytes read at once by :class:`CacheLoader` (whole batches, at least one). Measured
+#: (``benchmarks/cache_stages.py``, 128 px batches of 32, 1.5 MB): reads of 6-10 batches
+#: (9-16 MB) come within 0.93-0.99 of the bare gather, 12 batches (19 MB) fall to 0.69 on the
+#: 2-core test machine (two reads' arrays no longer stay in the CPU's caches).
+READ_AHEAD_BYTES = 12 << 20
 
 try:  # the DataLoader's in-process iterator (torch-internal; present since torch 1.7)
+    from torch.utils.data import _utils as _data_utils
     from torch.utils.data.dataloader import _SingleProcessDataLoaderIter
 except ImportError:  # pragma: no cover - a torch without it: the DataLoader's own iterator
     _SingleProcessDataLoaderIter = None
+
+
+class Recycler:
+    """Memory for the reads of one loader, reused once nothing outside holds it.
+
+    A read's batches are tensors made from slices of one array; each keeps the array alive
+    through its storage (``torch.from_numpy`` holds a reference to the slice, the slice to
+    the array), so when CPython's reference count of the array is back to this pool's own
+    references, no tensor, view or array made from it exists any more, and the next read may
+    overwrite it. A batch a user keeps (or autograd saves) is therefore never changed.
+    Reusing the memory saves its page faults: a new array of several MB per read comes back
+    from the allocator unmapped (measured: 10-13 page faults per 128 px batch of 32, which
+    made reading ahead slower than reading batch by batch).
+
+    Args:
+        keep: Arrays kept for reuse (the oldest is let go beyond that).
+    """
+
+    def __init__(self, keep: int = 3) -> None:
+        self.keep = keep
+        self._arrays: list[np.ndarray] = []
+
+    def __call__(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype`` (see :data:`cache.Allocate`)."""
+        dtype = np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        for memory in self._arrays:
+            # 3 references: the list, the loop variable and getrefcount's argument
+            if memory.nbytes >= nbytes and sys.getrefcount(memory) == 3:
+                break
+        else:
+            memory = np.empty(nbytes, dtype=np.uint8)
+            self._arrays.append(memory)
+            if len(self._arrays) > self.keep:
+                del self._arrays[0]
+        return memory[:nbytes].view(dtype).reshape(shape)
+
+
+class _EpochDraws:
+    """The uniform draws of one epoch, by position in the (global) order of the sampler."""
+
+    def __init__(self, sampler: Any, per_item: int, seed: int) -> None:
+        self.position = int(getattr(sampler, "start", 0))
+        self.table: np.ndarray | None = None
+        if per_item:
+            world = int(getattr(sampler, "num_replicas", 1))
+            rank = int(getattr(sampler, "rank", 0))
+            positions = self.position + len(sampler)
+            generator = torch.Generator()
+            generator.manual_seed(seed)
+            table = torch.rand(positions * world, per_item, generator=generator)
+            self.table = table[rank::world].numpy()  # position q is q * world + rank
+
+    def take(self, n: int) -> np.ndarray | None:
+        start, self.position = self.position, self.position + n
+        return None if self.table is None else self.table[start : self.position]
 
 
 if _SingleProcessDataLoaderIter is not None:
@@ -40,13 +132,108 @@ if _SingleProcessDataLoaderIter is not None:
             self._num_yielded += 1
             return data
 
+    class _ReadAheadIterator(_UnannotatedIterator):
+        """Reads ``batches_per_read`` batches at once (see the module docstring)."""
+
+        def __init__(self, loader: CacheLoader, batches_per_read: int) -> None:
+            super().__init__(loader)
+            self._per_read = batches_per_read
+            self._ready: list[Any] = []  # the batches read ahead, last first
+            self._draws = _EpochDraws(loader.order_sampler, loader.dataset.draws, self._base_seed)
+            self._allocate = loader.recycler
+            # the item iterator of a plain BatchSampler (its batches taken with islice)
+            plain = type(self._index_sampler) is BatchSampler
+            self._items = iter(self._index_sampler.sampler) if plain else None
+
+        def _next_data(self) -> Any:
+            if not self._ready:
+                self._read()  # may raise StopIteration
+            return self._ready.pop()
+
+        def _next_indices(self) -> tuple[list[int], list[int]]:
+            """The indices of the next ``batches_per_read`` batches, and their sizes."""
+            if self._items is not None:  # a plain BatchSampler: the same batches, in C
+                bs, drop_last = self._index_sampler.batch_size, self._index_sampler.drop_last
+                indices = list(itertools.islice(self._items, bs * self._per_read))
+                whole, rest = divmod(len(indices), bs)
+                if rest and drop_last:
+                    del indices[whole * bs :]
+                return indices, [bs] * whole + ([rest] if rest and not drop_last else [])
+            indices, sizes = [], []
+            for _ in range(self._per_read):
+                try:
+                    batch = self._next_index()
+                except StopIteration:
+                    break
+                indices.extend(batch)
+                sizes.append(len(batch))
+            return indices, sizes
+
+        def _read(self) -> None:
+            indices, sizes = self._next_indices()
+            if not sizes:
+                raise StopIteration
+            draws = self._draws.take(len(indices))
+            batches = self._dataset.read(indices, draws, self._allocate, sizes)
+            if self._pin_memory:
+                pin, device = _data_utils.pin_memory.pin_memory, self._pin_memory_device
+                batches = [pin(batch, device) for batch in batches]
+            self._ready = [self._collate_fn(Collated(batch)) for batch in reversed(batches)]
+
 
 class CacheLoader(DataLoader):
-    """A :class:`~torch.utils.data.DataLoader` whose in-process iterator skips the per-batch
-    profiler annotation (see the module docstring); ``torchgan-run`` uses it for datasets read
-    from ``data.cache``. Takes the DataLoader's arguments."""
+    """A :class:`~torch.utils.data.DataLoader` for a
+    :class:`~torchgan_ext.data.cache.DecodedCache`, whose in-process iterator reads several
+    batches at once and draws the random windows per epoch (see the module docstring);
+    ``torchgan-run`` uses it for datasets read from ``data.cache``.
+
+    Args:
+        *args: The DataLoader's arguments.
+        batches_per_read: Batches the in-process iterator reads at once; ``None``: as many
+            as fit in :data:`READ_AHEAD_BYTES` (at least one).
+        **kwargs: The DataLoader's keyword arguments.
+
+    Raises:
+        ValueError: ``batches_per_read`` is not a positive integer.
+    """
+
+    def __init__(self, *args: Any, batches_per_read: int | None = None, **kwargs: Any) -> None:
+        if batches_per_read is not None and (
+            isinstance(batches_per_read, bool)
+            or not isinstance(batches_per_read, int)
+            or batches_per_read < 1
+        ):
+            raise ValueError(
+                f"batches_per_read: must be a positive integer or None, got {batches_per_read!r}"
+            )
+        super().__init__(*args, **kwargs)
+        self.batches_per_read = batches_per_read
+        self.recycler = Recycler()
+
+    def _read_ahead(self) -> int | None:
+        """Batches per read of the in-process iterator, or ``None`` where it cannot read
+        ahead (no batches, a dataset without ``read``, a sampler without a length)."""
+        dataset = self.dataset
+        if not self._auto_collation or not hasattr(dataset, "read"):
+            return None
+        try:
+            len(self.order_sampler)
+        except TypeError:
+            return None
+        if self.batches_per_read is not None:
+            return self.batches_per_read
+        batch = self.batch_size or getattr(self.batch_sampler, "batch_size", None) or 1
+        return max(1, READ_AHEAD_BYTES // max(1, batch * dataset.item_bytes))
+
+    @property
+    def order_sampler(self) -> Any:
+        """The sampler of the item order (the batch sampler's, where one was given)."""
+        return getattr(self.batch_sampler, "sampler", self.sampler)
 
     def _get_iterator(self) -> Any:
         if self.num_workers == 0 and _SingleProcessDataLoaderIter is not None:
+            per_read = self._read_ahead()
+            if per_read is not None:
+                return _ReadAheadIterator(self, per_read)
             return _UnannotatedIterator(self)
         return super()._get_iterator()

@@ -80,6 +80,33 @@ def test_epochs_is_a_total_across_resume(tmp_path):
     assert third.step == 3 * steps_per_epoch and third.epoch == 3
 
 
+def test_done_and_resume_lines_name_the_same_completed_position(tmp_path, capsys):
+    """``done:`` and the next ``resuming from`` line both count completed epochs (+ batches)."""
+    from torchgan_ext.cli import main
+
+    def cli(trainer, *flags):
+        cfg = tiny_config(tmp_path / "r", trainer={"sample_size": 4, **trainer})
+        cfg["data"]["args"]["limit"] = 64  # batch 16: 4 steps an epoch
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        assert main([str(path), *flags]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        done = [line.split(";")[0] for line in lines if line.startswith("done: ")]
+        resumed = [line.split(" (", 1)[1] for line in lines if line.startswith("resuming from")]
+        return done[0], resumed[0].rstrip(")") if resumed else None
+
+    first = cli({"epochs": 2, "max_steps": 6})
+    assert first == ("done: step 6, 1 epoch + 2 batches completed", None)
+    assert cli({"epochs": 2, "max_steps": 8}, "--resume") == (
+        "done: step 8, 2 epochs completed",
+        "step 6, 1 epoch + 2 batches completed",
+    )
+    assert cli({"epochs": 3}, "--resume") == (
+        "done: step 12, 3 epochs completed",
+        "step 8, 2 epochs completed",
+    )
+
+
 def test_resolved_config_written_with_data_derived_args(tmp_path):
     run(_cfg(tmp_path / "r"))
     written = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())

@@ -305,7 +305,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         stop.uninstall()
     if int(os.environ.get("RANK", "0")) != 0:
         return EXIT_OK
-    print(f"done: step {result.step}, epoch {result.epoch}; checkpoint {result.checkpoint}")
+    print(f"done: {result.position}; checkpoint {result.checkpoint}")
     if result.metrics:  # the final evaluation (all values: out_dir/metrics.jsonl)
         values = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         print(f"metrics (step {result.metrics_step}): {values}")

@@ -1,6 +1,8 @@
 """The run directory of ``torchgan-run``: creating ``out_dir``, clearing a previous run for
 ``--overwrite``, checking a checkpoint against the built trainer for ``--resume`` (before anything
-is written), and writing ``config.yaml`` atomically. Used by :func:`torchgan_ext.runner.run`.
+is written), writing ``config.yaml`` atomically, and wording where a run stands
+(:func:`run_position`, shared by the ``resuming from`` and ``done:`` lines). Used by
+:func:`torchgan_ext.runner.run`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,23 @@ __all__ = [
     "check_resume",
     "clear_previous_run",
     "prepare_out_dir",
+    "run_position",
     "write_text_atomic",
 ]
+
+
+def run_position(step: int, epoch: int, batch_in_epoch: int) -> str:
+    """Where a run stands, in completed work: ``"step 10, 2 epochs + 2 batches completed"``.
+
+    The ``resuming from`` line and the ``done:`` line both use it, so a run that ends with
+    ``done: step 8, 2 epochs completed`` resumes with ``(step 8, 2 epochs completed)``.
+    ``epoch`` is the trainer's count of finished epochs, ``batch_in_epoch`` the steps done in the
+    unfinished one.
+    """
+    text = f"step {step}, {epoch} epoch{'' if epoch == 1 else 's'}"
+    if batch_in_epoch:
+        text += f" + {batch_in_epoch} batch{'' if batch_in_epoch == 1 else 'es'}"
+    return f"{text} completed"
 
 
 def prepare_out_dir(config: Config, resume: bool, overwrite: bool) -> Path:

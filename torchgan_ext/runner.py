@@ -32,6 +32,7 @@ from .run_dir import (
     check_resume,
     clear_previous_run,
     prepare_out_dir,
+    run_position,
     write_text_atomic,
 )
 from .trainer.batch import resolve_device
@@ -48,6 +49,7 @@ class RunResult:
 
     out_dir: Path
     step: int
+    #: Finished epochs (``batch_in_epoch`` more steps were done in the unfinished one).
     epoch: int
     checkpoint: Path | None
     resumed_from: Path | None = None
@@ -58,6 +60,13 @@ class RunResult:
     trainer: Trainer | None = field(default=None, repr=False)
     #: The fully resolved config of the run (what ``out_dir/config.yaml`` holds).
     config: Config | None = field(default=None, repr=False)
+    #: Steps done in the unfinished epoch (0 when the run ended on an epoch boundary).
+    batch_in_epoch: int = 0
+
+    @property
+    def position(self) -> str:
+        """Where the run stopped, e.g. ``"step 8, 2 epochs completed"`` (:func:`run_position`)."""
+        return run_position(self.step, self.epoch, self.batch_in_epoch)
 
 
 # ------------------------------------------------------------------------------------------
@@ -369,10 +378,8 @@ def run(
         if resumed_from is None:
             say(f"no checkpoint in {trainer.checkpoint_dir}; starting from step 0", file=stream)
         else:
-            say(
-                f"resuming from {resumed_from} (step {trainer.step}, epoch {trainer.epoch + 1})",
-                file=stream,
-            )
+            position = run_position(trainer.step, trainer.epoch, trainer.batch_in_epoch)
+            say(f"resuming from {resumed_from} ({position})", file=stream)
     total = trainer.total_steps(loader)
     say(f"training on {trainer.device}: {total} steps, writing to {out}", file=stream)
     try:
@@ -401,6 +408,7 @@ def run(
         out_dir=out,
         step=trainer.step,
         epoch=trainer.epoch,
+        batch_in_epoch=trainer.batch_in_epoch,
         checkpoint=trainer.last_checkpoint_path or (ckpts[-1] if ckpts else None),
         resumed_from=resumed_from,
         stopped_by_signal=trainer.stopped_by_signal,

@@ -185,6 +185,38 @@ def test_untruncated_sets_psi_1_inside_and_restores_it_even_after_an_error():
     assert g.truncation_psi == 0.5
 
 
+def test_compiled_generator_keeps_one_graph_per_psi_across_untruncated_switches():
+    """Under ``compile: true`` grids run at the configured psi and metrics inside
+    ``untruncated`` (psi 1): dynamo guards the float attribute, so each of the two values gets
+    one graph, kept in the cache; switching back and forth reuses them (no recompile, no
+    recompile-limit fallback) and both match the eager model."""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(
+        out_size=8, out_channels=1, truncation_psi=0.7, noise_mode="const", **TINY_G
+    )
+    g.mapping.w_avg.normal_()  # a non-trivial average, so psi 0.7 and 1 differ
+    eager = copy.deepcopy(g).eval()
+    g.eval().compile(backend="eager")
+    z = torch.randn(2, TINY_G["encoding_dims"])
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        with torch.no_grad(), torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+            for _ in range(4):
+                truncated = g(z)
+                with untruncated(g, eager):
+                    free, free_eager = g(z), eager(z)
+                assert torch.equal(truncated, eager(z)) and torch.equal(free, free_eager)
+                assert not torch.allclose(truncated, free)
+        assert counters["stats"]["unique_graphs"] == 2
+        assert counters["frames"]["total"] == counters["frames"]["ok"] == 2
+        assert g.truncation_psi == 0.7
+    finally:
+        torch._dynamo.reset()
+
+
 def test_metrics_ignore_truncation_but_sample_grids_use_it(tmp_path):
     """A run whose generator has truncation_psi 0 (every sample the average image): its FID
     during training and by --evaluate equals --evaluate of the same checkpoint at psi 1, while

@@ -288,8 +288,12 @@ def test_callback_refuses_data_of_another_size(tmp_path):
     from torchgan_ext import build_trainer
     from torchgan_ext.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"callbacks.0: the models grow to 8x8 but the data's"):
+    with pytest.raises(ConfigError) as caught:
         build_trainer(_cfg(tmp_path, 2, size=8))
+    assert caught.value.key == "data.args.image_size"
+    assert "the data's images are (16, 16) but the progressive models grow to 8x8" in str(
+        caught.value
+    )
 
 
 def test_callback_names_the_model_of_another_size(tmp_path):
@@ -298,12 +302,50 @@ def test_callback_names_the_model_of_another_size(tmp_path):
 
     cfg = config.config_to_dict(_cfg(tmp_path, 2))
     cfg["models"]["generator"]["args"]["out_size"] = 32
-    with pytest.raises(
-        ConfigError,
-        match=r"callbacks.0: .* model 'generator' grows to 32x32 \(its out_size\), the others "
-        r"and the data to 16x16",
-    ):
+    with pytest.raises(ConfigError) as caught:
         build_trainer(config.config_from_dict(cfg))
+    assert caught.value.key == "models.generator.args.out_size"
+    assert (
+        "model 'generator' grows to 32x32 but progressive_growing needs every progressive "
+        "model at the data's 16x16; set 16"
+    ) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "sizes, key, says",
+    [
+        ({"generator": 16}, "models.generator.args.out_size", "set 32 or leave it out"),
+        (
+            {"generator": 16, "discriminator": 64},
+            "models.generator.args.out_size",
+            "model 'discriminator' grows to 64x64 too (its in_size)",
+        ),
+        ({"discriminator": 64}, "models.discriminator.args.in_size", "the data's 32x32"),
+        ({"generator": 16, "discriminator": 16}, "data.args.image_size", "set 16 here"),
+    ],
+)
+def test_a_size_mismatch_names_the_key_to_change_on_the_command_line(
+    tmp_path, capsys, sizes, key, says
+):
+    """``torchgan-run`` on the shipped digits config with a model size that disagrees with
+    the schedule: one line naming the model's (or the data's) size key, not ``callbacks.0``."""
+    import yaml
+
+    from torchgan_ext.cli import main
+
+    cfg = yaml.safe_load((ROOT / "configs" / "progan_digits.yaml").read_text())
+    cfg["out_dir"] = str(tmp_path / "run")
+    for name, size in sizes.items():
+        arg = "out_size" if name == "generator" else "in_size"
+        cfg["models"][name]["args"][arg] = size
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # the models in config order
+    assert main([str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"torchgan-run: error: {path}: {key}: "), err[0]
+    assert says in err[0] and "callbacks.0" not in err[0]
+    assert not list((tmp_path / "run").rglob("ckpt-*.pt"))  # nothing trained
 
 
 def test_digits_config_trains_through_torchgan_run(tmp_path):

@@ -15,6 +15,7 @@ __all__ = [
     "TorchganExtError",
     "ConfigError",
     "ConfigErrors",
+    "ArgumentMismatchError",
     "UnknownComponentError",
     "DuplicateComponentError",
     "PluginError",
@@ -87,6 +88,25 @@ class ConfigErrors(ConfigError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+class ArgumentMismatchError(TorchganExtError, ValueError):
+    """A component's check found that an argument of *another* part of the run must change:
+    a model's (``model`` is its name in the run, e.g. ``generator``) or the dataset's
+    (``model`` is ``None``). Raised by ``validate(trainer)`` hooks, e.g. when a model's size
+    disagrees with ``progressive_growing``; the launcher reports it as a config error naming
+    ``models.<model>.args.<argument>`` / ``data.args.<argument>`` instead of the component.
+
+    Args:
+        message: What is wrong and what would be valid.
+        argument: The argument to change (``out_size``).
+        model: The model's name in the run, or ``None`` for the dataset.
+    """
+
+    def __init__(self, message: str, argument: str, model: str | None = None) -> None:
+        self.argument = argument
+        self.model = model
+        super().__init__(message)
 
 
 class UnknownComponentError(ConfigError, KeyError):

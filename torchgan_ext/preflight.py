@@ -18,7 +18,7 @@ from torchgan.models import Discriminator, Generator
 
 from .build import component_error
 from .config import Config
-from .errors import ConfigError
+from .errors import ArgumentMismatchError, ConfigError
 
 __all__ = [
     "compile_checks",
@@ -36,7 +36,9 @@ def _first_line(e: BaseException) -> str:
 def validate_components(
     components: Sequence[Any], section: str, trainer: Any, prefix: str | None = None
 ) -> None:
-    """Run each component's optional ``validate(trainer)``; errors name ``section.<i>``.
+    """Run each component's optional ``validate(trainer)``; errors name ``section.<i>``
+    (``section.<i>.args.<arg>`` for a message that starts with ``"<arg>: "``), or the model /
+    data argument an :class:`~torchgan_ext.errors.ArgumentMismatchError` names.
 
     Args:
         components: Losses, metrics or callbacks, in config order (``None`` is skipped).
@@ -52,6 +54,9 @@ def validate_components(
             validate(trainer)
         except ConfigError as e:
             raise e.with_context(key=f"{section}.{i}") from e
+        except ArgumentMismatchError as e:  # another part's argument: name that key
+            owner = "data" if e.model is None else f"models.{e.model}"
+            raise ConfigError(_first_line(e), key=f"{owner}.args.{e.argument}") from e
         except (ValueError, TypeError, OSError) as e:
             error = component_error(e, f"{section}.{i}.args", "", _arg_names(component))
             if error.key == f"{section}.{i}.args":

@@ -43,7 +43,9 @@ class Validates(Protocol):
     ``real_inputs``, ``labels``) and every model built. It raises ``ValueError`` (or
     ``TypeError``) describing what does not fit; the launcher reports it as a config error
     naming ``losses.<i>`` / ``metrics.<i>`` / ``callbacks.<i>`` (or ``losses.<i>.args.<arg>``
-    when the message starts with ``"<arg>: "``).
+    when the message starts with ``"<arg>: "``). When the fix is an argument of a model or of
+    the dataset, it raises :class:`~torchgan_ext.errors.ArgumentMismatchError` naming it, and
+    the error names ``models.<name>.args.<arg>`` / ``data.args.<arg>``.
     """
 
     def validate(self, trainer: Any) -> None: ...

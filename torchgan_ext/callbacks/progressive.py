@@ -43,6 +43,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import ArgumentMismatchError
 from ..models.progan import box_downsample
 from .ada import ADA
 from .base import Callback
@@ -167,7 +168,7 @@ class ProgressiveGrowing(Callback):
             )
         sizes = {4 * 2 ** (m.num_levels - 1) for m in models}
         if len(sizes) > 1:
-            raise ValueError(self._size_mismatch(trainer))
+            raise self._size_mismatch(trainer)
         (size,) = sizes
         if self.start_resolution > size:
             raise ValueError(
@@ -183,32 +184,37 @@ class ProgressiveGrowing(Callback):
                 )
         real = getattr(trainer, "real_inputs", None)
         if isinstance(real, torch.Tensor) and real.dim() == 4 and real.shape[-1] != size:
-            raise ValueError(
-                f"the models grow to {size}x{size} but the data's images are "
-                f"{tuple(real.shape[-2:])}; set data.args.image_size to {size}"
+            raise ArgumentMismatchError(
+                f"the data's images are {tuple(real.shape[-2:])} but the progressive models "
+                f"grow to {size}x{size} (their size arguments); set {size} here, or leave the "
+                "models' sizes out to take the data's",
+                argument="image_size",
             )
 
-    def _size_mismatch(self, trainer: Any) -> str:
-        """Which progressive models grow to another size than the data's (or the others')."""
+    def _size_mismatch(self, trainer: Any) -> ArgumentMismatchError | ValueError:
+        """The progressive model that grows to another size than the data's (or the
+        others'), as an error naming its size argument (and the other odd ones)."""
         named = {
             name: m for name, m in trainer.models.items() if callable(getattr(m, "set_level", None))
         }
         sizes = {name: 4 * 2 ** (m.num_levels - 1) for name, m in named.items()}
         real = getattr(trainer, "real_inputs", None)
         if isinstance(real, torch.Tensor) and real.dim() == 4:
-            target = int(real.shape[-1])
+            target, whose = int(real.shape[-1]), "the data's"
         else:  # the size most models share
-            target = Counter(sizes.values()).most_common(1)[0][0]
-        odd = {name: size for name, size in sizes.items() if size != target}
-        parts = []
-        for name, size in odd.items():
-            args = getattr(type(named[name]), "data_arguments", {})
-            arg = next((a for a, d in args.items() if d == "image_size"), "size")
-            parts.append(f"model {name!r} grows to {size}x{size} (its {arg})")
-        return (
-            f"the progressive models grow to different sizes: {', '.join(parts)}, the others "
-            f"and the data to {target}x{target}; set the same size or leave it out (it comes "
-            "from data.args.image_size)"
+            target, whose = Counter(sizes.values()).most_common(1)[0][0], "the others'"
+        odd = [(name, size, _size_argument(named[name])) for name, size in sizes.items()]
+        odd = [entry for entry in odd if entry[1] != target]
+        if not odd:
+            return ValueError(f"the progressive models grow to different sizes: {sizes}")
+        (name, size, arg), *others = odd
+        also = "".join(f"; model {n!r} grows to {s}x{s} too (its {a})" for n, s, a in others)
+        return ArgumentMismatchError(
+            f"model {name!r} grows to {size}x{size} but progressive_growing needs every "
+            f"progressive model at {whose} {target}x{target}{also}; set {target} or leave it "
+            "out (it comes from data.args.image_size)",
+            argument=arg,
+            model=name,
         )
 
     def _apply(self, trainer: Any) -> None:
@@ -271,3 +277,10 @@ class ProgressiveGrowing(Callback):
         self.images = int(state["images"])
         phase = state.get("phase") or []
         self.phase = (int(phase[0]), bool(phase[1])) if phase else None
+
+
+def _size_argument(model: Any) -> str:
+    """The constructor argument of a progressive model that sets its size (the one the
+    dataset's ``image_size`` fills: ``out_size`` / ``in_size``)."""
+    args = getattr(type(model), "data_arguments", {})
+    return next((a for a, d in args.items() if d == "image_size"), "size")

@@ -270,6 +270,11 @@ def test_read_memory_is_reused_only_once_nothing_holds_it(celeba_root, tmp_path)
     third = [images for images, _ in loader]  # the second read's memory is free again
     assert third[0].data_ptr() == pointer and _equal(third, kept)
     assert all(_equal(a, b) for a, b in zip(first, kept, strict=True))
+    array = first[-1].numpy()  # an array sharing a batch's pixels holds the read's memory
+    del first, third
+    fourth = [images for images, _ in loader]
+    assert all(array.ctypes.data != x.data_ptr() for x in fourth)
+    assert np.array_equal(array, kept[-1].numpy())
 
 
 def test_recycler_hands_out_memory_nobody_references():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .trainer.trainer import Trainer
 
 __all__ = [
     "RUN_ARTIFACTS",
+    "RunResult",
     "check_resume",
     "clear_previous_run",
     "prepare_out_dir",
@@ -128,3 +130,29 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns."""
+
+    out_dir: Path
+    step: int
+    #: Finished epochs (``batch_in_epoch`` more steps were done in the unfinished one).
+    epoch: int
+    checkpoint: Path | None
+    resumed_from: Path | None = None
+    stopped_by_signal: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: The step ``metrics`` were computed at (the final step unless the run was stopped).
+    metrics_step: int | None = None
+    trainer: Trainer | None = field(default=None, repr=False)
+    #: The fully resolved config of the run (what ``out_dir/config.yaml`` holds).
+    config: Config | None = field(default=None, repr=False)
+    #: Steps done in the unfinished epoch (0 when the run ended on an epoch boundary).
+    batch_in_epoch: int = 0
+
+    @property
+    def position(self) -> str:
+        """Where the run stopped, e.g. ``"step 8, 2 epochs completed"`` (:func:`run_position`)."""
+        return run_position(self.step, self.epoch, self.batch_in_epoch)

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from .errors import CheckpointError, ConfigError
 from .loaders import build_dataset, build_loader, fixed_batch, seed_everything
 from .preflight import compile_checks, preflight
 from .run_dir import (
+    RunResult,
     check_resume,
     clear_previous_run,
     prepare_out_dir,
@@ -41,32 +42,6 @@ from .trainer.distributed import init_distributed
 from .trainer.trainer import Trainer
 
 __all__ = ["RunResult", "build_callbacks", "build_trainer", "run"]
-
-
-@dataclass
-class RunResult:
-    """What :func:`run` returns."""
-
-    out_dir: Path
-    step: int
-    #: Finished epochs (``batch_in_epoch`` more steps were done in the unfinished one).
-    epoch: int
-    checkpoint: Path | None
-    resumed_from: Path | None = None
-    stopped_by_signal: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    #: The step ``metrics`` were computed at (the final step unless the run was stopped).
-    metrics_step: int | None = None
-    trainer: Trainer | None = field(default=None, repr=False)
-    #: The fully resolved config of the run (what ``out_dir/config.yaml`` holds).
-    config: Config | None = field(default=None, repr=False)
-    #: Steps done in the unfinished epoch (0 when the run ended on an epoch boundary).
-    batch_in_epoch: int = 0
-
-    @property
-    def position(self) -> str:
-        """Where the run stopped, e.g. ``"step 8, 2 epochs completed"`` (:func:`run_position`)."""
-        return run_position(self.step, self.epoch, self.batch_in_epoch)
 
 
 # ------------------------------------------------------------------------------------------

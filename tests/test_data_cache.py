@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +287,20 @@ def test_build_cache_from_the_cli_then_train_and_resume_exactly(celeba_root, tmp
     assert resumed.step == 4
     for k, v in full.trainer.generator.state_dict().items():
         assert torch.equal(v, resumed.trainer.generator.state_dict()[k]), k
+
+
+def test_workers_reading_a_cache_get_a_warning_naming_the_key(celeba_root, tmp_path):
+    cfg = _cache_config(tmp_path, celeba_root, max_steps=1)
+    cfg["data"]["loader"]["num_workers"] = 1
+    with pytest.warns(
+        UserWarning, match=r"data.loader.num_workers: 1 with data.cache: .* set num_workers: 0"
+    ):
+        assert run(config.config_from_dict(cfg)).step == 1
+    cfg["data"]["loader"]["num_workers"] = 0
+    cfg["out_dir"] = str(tmp_path / "run0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        run(config.config_from_dict(cfg))
 
 
 def test_a_run_that_builds_its_cache_trains_as_one_that_finds_it(celeba_root, tmp_path):

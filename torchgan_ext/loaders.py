@@ -267,6 +267,14 @@ def build_loader(
     # the decoded cache's batches are one memory copy: the in-process iterator without the
     # per-batch profiler annotation (data.cache_loader), otherwise the plain DataLoader
     loader_class = CacheLoader if isinstance(dataset, DecodedCache) else DataLoader
+    if loader_class is CacheLoader and lc.num_workers > 0:
+        warnings.warn(
+            f"data.loader.num_workers: {lc.num_workers} with data.cache: handing a batch over "
+            "from a worker costs more than reading it in the main process (0.04 of "
+            "num_workers: 0 in docs/performance.md); set num_workers: 0 unless the cache is "
+            "on a slow disk",
+            stacklevel=2,
+        )
     return loader_class(
         dataset,
         batch_size=bs,

@@ -9,11 +9,19 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from torchgan_ext.data import CacheLoader, CelebA, Cityscapes, ResumableSampler, collate
+from torchgan_ext.data import (
+    CacheLoader,
+    CelebA,
+    Cityscapes,
+    ImageFolder,
+    ResumableSampler,
+    SuperResolution,
+    collate,
+)
 from torchgan_ext.data.cache import DecodedCache
 from torchgan_ext.data.cache_loader import READ_AHEAD_BYTES, Recycler
 from torchgan_ext.data.cache_store import build_cache
-from torchgan_ext.testing import write_celeba, write_cityscapes
+from torchgan_ext.testing import write_celeba, write_cityscapes, write_image_folder
 
 ORDER = [7, 2, 11, 0, 5, 5, 9, 1, 3, 10, 4]  # shuffled, with a repeat and a short last batch
 
@@ -278,7 +286,7 @@ def test_read_memory_is_reused_only_once_nothing_holds_it(celeba_root, tmp_path)
 
 
 def test_recycler_hands_out_memory_nobody_references():
-    recycle = Recycler(keep=2)
+    recycle = Recycler(keep=1)
     a = recycle((2, 3), np.float32)
     b = recycle((6,), np.float32)  # `a` is held: other memory
     assert a.ctypes.data != b.ctypes.data and a.dtype == np.float32 and a.shape == (2, 3)
@@ -286,8 +294,75 @@ def test_recycler_hands_out_memory_nobody_references():
     del a
     c = recycle((4,), np.int16)  # a's memory (24 bytes) holds 8 bytes
     assert c.ctypes.data == pointer and c.shape == (4,) and c.dtype == np.int16
-    view = torch.from_numpy(c[:2])
+    array = torch.from_numpy(c[:2].T).numpy()  # a tensor of a view, an array of the tensor
     del c
-    assert recycle((4,), np.int16).ctypes.data not in (pointer, b.ctypes.data)  # view holds it
-    del view
-    assert len(recycle._arrays) == 2  # the oldest let go beyond `keep`
+    d = recycle((4,), np.int16)
+    assert d.ctypes.data not in (pointer, b.ctypes.data)  # `array` still holds a's memory
+    del array, d
+    big = recycle((1000,), np.uint8)  # fits no free block: new; free ones beyond keep let go
+    assert [blk.nbytes for blk, _ in recycle._blocks] == [24, 1000]  # b's (held) and big's
+    assert big.flags.writeable and b.flags.writeable
+
+
+def test_indices_must_be_integers(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    for bad in ([1.9, 2.5], [True, False]):
+        with pytest.raises(TypeError, match="indices must be a sequence of integers"):
+            cached.read(bad)
+    assert _equal(cached.read(np.array([3, -1])), cached.read([3, 11]))  # NumPy ints, negatives
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_read_ahead_keeps_the_dataloaders_batches(celeba_root, tmp_path, drop_last):
+    ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    order = list(range(11))
+    plain = DataLoader(cached, batch_size=4, sampler=order, collate_fn=collate, drop_last=drop_last)
+    for per_read in (1, 2, 5):
+        loader = _loader(cached, order, 4, per_read, drop_last=drop_last)
+        assert len(loader) == len(plain) and _equal(list(loader), list(plain))
+    # a batch sampler of its own (repeats, more items than the dataset): the generic path
+    batches = [[0, 1, 2, 3]] * 4 + [[5, 6]]
+    custom = CacheLoader(cached, batch_sampler=batches, collate_fn=collate, batches_per_read=2)
+    assert _equal(list(custom), list(DataLoader(cached, batch_sampler=batches, collate_fn=collate)))
+
+
+def test_a_batch_sampler_with_repeats_continues_the_draws(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    batches = [[0, 1, 2, 3]] * 5  # 20 items drawn, the sampler has len(ds) = 8
+    runs = []
+    for per_read in (1, 3):
+        gen = torch.Generator().manual_seed(3)
+        loader = CacheLoader(
+            cached,
+            batch_sampler=batches,
+            collate_fn=collate,
+            generator=gen,
+            batches_per_read=per_read,
+        )
+        runs.append([images for images, _ in loader])
+    assert _equal(runs[0], runs[1]) and len(runs[0]) == 5
+    assert len({tuple(images.flatten().tolist()) for images in runs[0]}) > 1  # new draws
+
+
+def test_a_range_sampler_is_not_a_resumed_one(celeba_root, tmp_path):
+    ds = CelebA(celeba_root, split="train", crop_size=170, image_size=20, output="uint8")
+    cached = _cached(ds, tmp_path / "c")
+    shifted = list(_loader(cached, range(2, 8), 3))
+    expected, _ = _expected(cached, list(range(2, 8)), 3, ["image"], _epoch_uniforms(3, 6, 1))
+    assert _equal([b[0] for b in shifted], [e[0] for e in expected])  # rows 0.., not 2..
+    assert len(list(_loader(cached, range(-2, 6), 4))) == 2  # negative indices count from the end
+
+
+def test_super_resolution_and_image_folder_through_the_cache_loader(tmp_path):
+    root = write_image_folder(tmp_path / "f", classes=["a", "b"], per_class=3, size=(20, 28))
+    folder = ImageFolder(root, image_size=12, labels=True)
+    sr = SuperResolution(root=root, scale=2, crop_size=16, crop="center")
+    for ds in (folder, sr):
+        cached = _cached(ds, tmp_path / type(ds).__name__)
+        order = [4, 0, 5, 1, 3]
+        got = list(_loader(cached, order, 2, per_read=2))
+        want = list(DataLoader(cached, batch_size=2, sampler=order, collate_fn=collate))
+        assert _equal(got, want)

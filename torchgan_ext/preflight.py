@@ -56,7 +56,8 @@ def validate_components(
             raise e.with_context(key=f"{section}.{i}") from e
         except ArgumentMismatchError as e:  # another part's argument: name that key
             owner = "data" if e.model is None else f"models.{e.model}"
-            raise ConfigError(_first_line(e), key=f"{owner}.args.{e.argument}") from e
+            message = f"{prefix}: {_first_line(e)}" if prefix else _first_line(e)
+            raise ConfigError(message, key=f"{owner}.args.{e.argument}") from e
         except (ValueError, TypeError, OSError) as e:
             error = component_error(e, f"{section}.{i}.args", "", _arg_names(component))
             if error.key == f"{section}.{i}.args":

@@ -6,8 +6,8 @@ resizes every image again. :class:`DecodedCache` wraps any dataset that describe
 each item (decode, crop, resize at the configured size) is stored once in memory-mapped
 ``uint8`` arrays ``N x H x W x C`` with the labels beside them
 (:mod:`~torchgan_ext.data.cache_store`), and a batch is read as slices of those arrays. The
-random part (flip, random crop) is still drawn per step, on the ``uint8`` data, for the whole
-batch at once.
+random part (flip, random crop) still happens per step, on the ``uint8`` data, read with the
+batch (see "Random draws" below).
 
 The peers made the same move with a tool of its own: StudioGAN loads datasets into memory or
 HDF5, mmagic reads LMDB, the StyleGAN2-ADA tools convert datasets into pre-resized archives.
@@ -80,10 +80,15 @@ def _checked_rows(indices: Sequence[int], n: int) -> np.ndarray:
 
     Raises:
         IndexError: An index is out of range.
+        TypeError: The indices are not integers (a float or bool would silently pick an
+            item).
     """
-    rows = np.asarray(indices, dtype=np.intp)
-    if not rows.size:
-        return rows
+    if not len(indices):
+        return np.empty(0, dtype=np.intp)
+    rows = np.asarray(indices)
+    if rows.dtype.kind not in "iu" or rows.ndim != 1:
+        raise TypeError(f"indices must be a sequence of integers, got {rows.dtype} {rows.shape}")
+    rows = rows.astype(np.intp, copy=False)
     low, high = rows.min(), rows.max()
     if low < -n or high >= n:
         bad = next(int(i) for i in rows if not -n <= i < n)

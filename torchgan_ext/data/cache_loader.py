@@ -14,12 +14,14 @@ arguments, samplers, ``collate_fn``, ``pin_memory``, worker processes, the one d
 * **reads ahead**: it takes the indices of several batches (``batches_per_read``; default as
   many as fit in :data:`READ_AHEAD_BYTES`) and reads them with one
   :meth:`DecodedCache.read <torchgan_ext.data.cache.DecodedCache.read>`: every batch's tensors
-  are made first, from slices of one array per field, then one gather fills the array, and the
-  batches are handed out one by one. No two batches share pixels.
+  are made first, from slices of one array per field, then the array is filled (one gather per
+  field for whole stored images, a loop of item copies for crops), and the batches are handed
+  out one by one. No two batches share pixels.
 * **reuses memory only when nothing holds it** (:class:`Recycler`): a read's array is
-  overwritten by a later read only once CPython's reference count says that no tensor, view
-  or array made from it is left, so a batch a user keeps never changes. A new array of
-  several MB per read would come back from the allocator unmapped and cost its page faults.
+  overwritten by a later read only once no tensor, view or array made from it is left (a weak
+  reference to the array they all keep alive is dead), so a batch a user keeps never changes.
+  A new array of several MB per read would come back from the allocator unmapped and cost its
+  page faults.
 * **draws per epoch**: the random crop offsets and flips of the item at position ``p`` of the
   epoch's order are row ``p`` of ``torch.rand(positions, draws)`` from a generator seeded with
   the iterator's base seed (the DataLoader's one draw from ``generator``, which
@@ -28,7 +30,9 @@ arguments, samplers, ``collate_fn``, ``pin_memory``, worker processes, the one d
   continues the epoch's draws where it starts, so ``--resume`` is exact; with
   ``num_replicas``/``rank`` the position is the one in the global order, so a run on 2
   processes flips and crops every item as one process would. The global generator is not
-  touched beyond the base seed (as by the DataLoader).
+  touched beyond the base seed (as by the DataLoader). (Without batches, ``batch_size=None``,
+  or with a sampler that has no length, the iterator reads batch by batch and
+  ``DecodedCache.__getitems__`` draws from the global generator.)
 * leaves out the DataLoader's per-batch :func:`torch.autograd.profiler.record_function`
   annotation (two operator calls), so :func:`torch.profiler.profile` traces show no
   ``enumerate(DataLoader)`` span for it.
@@ -42,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
+import weakref
 from typing import Any
 
 import numpy as np
@@ -50,13 +54,14 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader
 
 from .collate import Collated
+from .sampler import ResumableSampler
 
 __all__ = ["CacheLoader", "READ_AHEAD_BYTES", "Recycler"]
 
 #: Default bytes read at once by :class:`CacheLoader` (whole batches, at least one). Measured
 #: (``benchmarks/cache_stages.py``, 128 px batches of 32, 1.5 MB): reads of 6-10 batches
-#: (9-16 MB) come within 0.93-0.99 of the bare gather, 12 batches (19 MB) fall to 0.69 on the
-#: 2-core test machine (two reads' arrays no longer stay in the CPU's caches).
+#: (9-16 MB) came within 0.93-0.99 of the bare gather, 12 batches (19 MB) fell to 0.69-0.73
+#: on the 2-core test machine (two reads' arrays no longer stay in the CPU's caches).
 READ_AHEAD_BYTES = 12 << 20
 
 try:  # the DataLoader's in-process iterator (torch-internal; present since torch 1.7)
@@ -69,57 +74,82 @@ except ImportError:  # pragma: no cover - a torch without it: the DataLoader's o
 class Recycler:
     """Memory for the reads of one loader, reused once nothing outside holds it.
 
-    A read's batches are tensors made from slices of one array; each keeps the array alive
-    through its storage (``torch.from_numpy`` holds a reference to the slice, the slice to
-    the array), so when CPython's reference count of the array is back to this pool's own
-    references, no tensor, view or array made from it exists any more, and the next read may
-    overwrite it. A batch a user keeps (or autograd saves) is therefore never changed.
-    Reusing the memory saves its page faults: a new array of several MB per read comes back
-    from the allocator unmapped (measured: 10-13 page faults per 128 px batch of 32, which
-    made reading ahead slower than reading batch by batch).
+    Each array handed out is a view of a fresh *owner* array over a pooled block of memory;
+    every slice, view, tensor (``torch.from_numpy`` keeps its array) or ``batch.numpy()``
+    array made from it keeps the owner alive. The block is reused only once the owner is gone
+    (a weak reference to it is dead), so a batch a user keeps (or autograd saves) is never
+    overwritten. Unlike a reference count, this does not depend on how the interpreter counts
+    its own references. Reusing the memory saves its page faults: a new array of several MB
+    per read comes back from the allocator unmapped (measured: 10.7 page faults per 128 px
+    batch of 32, and reading ahead fell from 0.96 to 0.74 of the bare gather).
 
     Args:
-        keep: Arrays kept for reuse (the oldest is let go beyond that).
+        keep: Free blocks kept for reuse (blocks still held outside are kept besides).
     """
 
-    def __init__(self, keep: int = 3) -> None:
+    def __init__(self, keep: int = 4) -> None:
         self.keep = keep
-        self._arrays: list[np.ndarray] = []
+        self._blocks: list[tuple[np.ndarray, weakref.ref | None]] = []
 
     def __call__(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised array of ``shape`` and ``dtype`` (see :data:`cache.Allocate`)."""
         dtype = np.dtype(dtype)
         nbytes = math.prod(shape) * dtype.itemsize
-        for memory in self._arrays:
-            # 3 references: the list, the loop variable and getrefcount's argument
-            if memory.nbytes >= nbytes and sys.getrefcount(memory) == 3:
-                break
-        else:
-            memory = np.empty(nbytes, dtype=np.uint8)
-            self._arrays.append(memory)
-            if len(self._arrays) > self.keep:
-                del self._arrays[0]
-        return memory[:nbytes].view(dtype).reshape(shape)
+        free = [i for i, (block, owner) in enumerate(self._blocks) if _free(owner)]
+        fits = [i for i in free if self._blocks[i][0].nbytes >= nbytes]
+        if fits:
+            i = fits[0]
+        else:  # a new block; the oldest free ones beyond `keep` are let go
+            for j in reversed(free[: max(0, len(free) + 1 - self.keep)]):
+                del self._blocks[j]
+            self._blocks.append((np.empty(max(nbytes, 1), dtype=np.uint8), None))
+            i = len(self._blocks) - 1
+        block = self._blocks[i][0]
+        # an owner whose base is a memoryview: NumPy collapses every view's base to it
+        owner = np.frombuffer(memoryview(block), dtype=np.uint8, count=nbytes)
+        self._blocks[i] = (block, weakref.ref(owner))
+        return owner.view(dtype).reshape(shape)
+
+
+def _free(owner: weakref.ref | None) -> bool:
+    """No array made from the block is alive."""
+    return owner is None or owner() is None
 
 
 class _EpochDraws:
-    """The uniform draws of one epoch, by position in the (global) order of the sampler."""
+    """The uniform draws of one epoch, by position in the (global) order of the sampler.
+
+    Rows are drawn at the start for every position the sampler will give; a batch sampler
+    that gives more items than its sampler has (repeats) continues the same generator.
+    """
 
     def __init__(self, sampler: Any, per_item: int, seed: int) -> None:
-        self.position = int(getattr(sampler, "start", 0))
+        resumable = isinstance(sampler, ResumableSampler)
+        self.position = sampler.start if resumable else 0
+        self.per_item = per_item
+        self.world = sampler.num_replicas if resumable else 1
+        self.rank = sampler.rank if resumable else 0
         self.table: np.ndarray | None = None
         if per_item:
-            world = int(getattr(sampler, "num_replicas", 1))
-            rank = int(getattr(sampler, "rank", 0))
-            positions = self.position + len(sampler)
-            generator = torch.Generator()
-            generator.manual_seed(seed)
-            table = torch.rand(positions * world, per_item, generator=generator)
-            self.table = table[rank::world].numpy()  # position q is q * world + rank
+            self.generator = torch.Generator()
+            self.generator.manual_seed(seed)
+            self.table = self._draw(self.position + len(sampler))
+
+    def _draw(self, positions: int) -> np.ndarray:
+        """The next ``positions`` rows of this rank (position q is global row q * world +
+        rank)."""
+        rows = torch.rand(positions * self.world, self.per_item, generator=self.generator)
+        return rows[self.rank :: self.world].numpy()
 
     def take(self, n: int) -> np.ndarray | None:
+        """The rows of the next ``n`` items."""
         start, self.position = self.position, self.position + n
-        return None if self.table is None else self.table[start : self.position]
+        if self.table is None:
+            return None
+        if self.position > len(self.table):
+            more = self._draw(self.position - len(self.table))
+            self.table = np.concatenate([self.table, more])
+        return self.table[start : self.position]
 
 
 if _SingleProcessDataLoaderIter is not None:
@@ -175,10 +205,11 @@ if _SingleProcessDataLoaderIter is not None:
                 raise StopIteration
             draws = self._draws.take(len(indices))
             batches = self._dataset.read(indices, draws, self._allocate, sizes)
-            if self._pin_memory:
+            batches = [self._collate_fn(Collated(batch)) for batch in reversed(batches)]
+            if self._pin_memory:  # after collate, as the DataLoader pins
                 pin, device = _data_utils.pin_memory.pin_memory, self._pin_memory_device
                 batches = [pin(batch, device) for batch in batches]
-            self._ready = [self._collate_fn(Collated(batch)) for batch in reversed(batches)]
+            self._ready = batches
 
 
 class CacheLoader(DataLoader):

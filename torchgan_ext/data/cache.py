@@ -64,7 +64,8 @@ def cache_plan_of(dataset: Any) -> CachePlan:
     if plan_fn is None:
         raise TypeError(
             f"dir: dataset {type(dataset).__name__} cannot be cached (it has no cache_plan(); "
-            "cached: celeba, cityscapes, image_folder, super_resolution with crop: center)"
+            "cached: celeba, cityscapes, cityscapes_pairs, image_folder, paired_images, "
+            "super_resolution with crop: center)"
         )
     return plan_fn()
 

@@ -16,6 +16,11 @@ Label maps are resized with nearest neighbours (no blended colours or ids).
 Both get the same random crop and flip on training splits (``load_size: 286`` for the papers'
 286 -> 256 jitter). With ``unpaired: true`` (CycleGAN) the photo of item ``i`` is a random
 photo of the split, cropped and flipped on its own.
+
+The decoded cache (``data.cache``, :class:`~torchgan_ext.data.cache.DecodedCache`) stores the
+paired items' label map (colours, or label ids for ``onehot``) and photo squashed to
+``load_size`` (``image_size`` off the training splits); the random crop and flip stay per step,
+one window for both. Unpaired items are not cached (their pairing is the random part).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from ._io import (
     single_threaded,
     to_unit_range,
 )
+from .cache_key import CachePlan
 from .cityscapes import IGNORE_INDEX, Cityscapes, label_ids_to_train_ids
-from .paired import _load_size, check_square_size, jitter
+from .paired import _load_size, check_square_size, jitter, jitter_cache_plan
 
 __all__ = [
     "CityscapesPairs",
@@ -147,6 +153,10 @@ class CityscapesPairs(VisionDataset):
             return to_unit_range(label)
         return label_ids_to_onehot(label)
 
+    def _side(self) -> int:
+        """The side both images are squashed to (before a training split's random crop)."""
+        return self.load_size if self.train else self.image_size
+
     @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         label = self._label(index)
@@ -163,3 +173,40 @@ class CityscapesPairs(VisionDataset):
             photo = resize_image(photo, label.shape[-2:])
             label, photo = jitter([label, photo], [True, False], *args)
         return self._finish_label(label), to_unit_range(photo)
+
+    # -- the decoded cache (torchgan_ext.data.cache) -------------------------------------
+    def cache_plan(self) -> CachePlan:
+        """What :class:`~torchgan_ext.data.cache.DecodedCache` stores: the ``uint8`` label map
+        (colours, or label ids for ``onehot``) and the photo on its grid, both squashed to
+        ``load_size`` (``image_size`` off the training splits); the random ``image_size``
+        crop and the flip stay per step, one window for both.
+
+        Raises:
+            ValueError: ``unpaired: true``: the random pairing is not a stored array.
+        """
+        if self.unpaired:
+            raise ValueError(
+                "dir: cityscapes_pairs with unpaired: true pairs every label map with a random "
+                "photo; cannot be cached (set unpaired: false, or remove data.cache)"
+            )
+        return jitter_cache_plan(
+            self,
+            "cityscapes_pairs",
+            [*self.source.images, *self.source.targets],
+            {"label_format": self.label_format},
+            {"label": 3 if self.label_format == "color" else 1, "photo": 3},
+        )
+
+    @single_threaded
+    def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
+        label = self._label(index)
+        photo = resize_image(read_image(self.source.images[index], 3), label.shape[-2:])
+        # the deterministic part of jitter(): the squash (no crop, no flip)
+        label, photo = jitter([label, photo], [True, False], self._side(), self._side(), False)
+        return {"label": label, "photo": photo}
+
+    def _cache_finish(self, fields: dict[str, torch.Tensor], labels: object) -> list:
+        label, photo = fields["label"], fields["photo"]
+        if self.label_format == "onehot":  # float 0/1, as the items; images stay uint8
+            label = train_ids_to_onehot(label_ids_to_train_ids(label[:, 0]))
+        return [label, photo]

@@ -15,13 +15,18 @@ Training splits get the papers' jitter: both images resized to ``load_size`` (28
 crops), the same random ``image_size`` crop and the same random horizontal flip; other
 splits are resized to ``image_size``. Items are ``(a, b)`` in [-1, 1]: the trainer's
 ``real_inputs`` and ``labels``.
+
+The decoded cache (``data.cache``) stores :class:`PairedImages`' A and B squashed to
+``load_size`` (``image_size`` off the training splits), with the crop and flip per step, one
+window for both; :class:`UnpairedImages` is not cached (its pairing is the random part).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -38,9 +43,10 @@ from ._io import (
     single_threaded,
     to_unit_range,
 )
+from .cache_key import CachePlan
 from .image_folder import list_images
 
-__all__ = ["PairedImages", "UnpairedImages", "jitter", "check_square_size"]
+__all__ = ["PairedImages", "UnpairedImages", "jitter", "jitter_cache_plan", "check_square_size"]
 
 _TRAIN_SPLITS = ("train", "train_extra")
 
@@ -76,6 +82,47 @@ def jitter(
     if flip and coin():
         out = [x.flip(-1) for x in out]
     return out
+
+
+def jitter_cache_plan(
+    dataset: Any,
+    kind: str,
+    files: Sequence[Path | str],
+    params: Mapping[str, Any],
+    channels: Mapping[str, int],
+) -> CachePlan:
+    """The :class:`~torchgan_ext.data.cache_key.CachePlan` of a dataset of pairs made by
+    :func:`jitter`: its ``_cache_load(i)`` returns every field squashed to ``load_size``
+    (``image_size`` off the training splits), stored as ``uint8 side x side x
+    channels[name]``; per step, on training splits, one random ``image_size`` crop (when
+    ``load_size`` is larger) and one flip (``flip``) for all fields, then
+    ``_cache_finish``. ``files`` key the cache; ``params`` (plus ``stored``: the side) are
+    the arguments that change the stored pixels.
+
+    Args:
+        dataset: Has ``root``, ``image_size``, ``load_size``, ``train``, ``flip``, a length
+            (the number of pairs), ``_cache_load`` and ``_cache_finish``.
+        kind: The dataset's registry name.
+        files: Every source file.
+        params: The arguments besides the side that change the stored pixels.
+        channels: Stored field name -> channels.
+    """
+    side = dataset.load_size if dataset.train else dataset.image_size
+    size = dataset.image_size
+    crop = dataset.train and side > size
+    return CachePlan(
+        kind=kind,
+        root=Path(dataset.root),
+        files=list(files),
+        params={**params, "stored": side},
+        fields={name: ((side, side, c), "uint8") for name, c in channels.items()},
+        load=dataset._cache_load,
+        finish=dataset._cache_finish,
+        crop=(size, size) if crop else None,
+        random_crop=crop,
+        flip=dataset.train and dataset.flip,
+        count=len(dataset),
+    )
 
 
 def _channels(value: object, arg: str) -> int:
@@ -116,6 +163,10 @@ class _TranslationFolder(VisionDataset):
         self.train = split in _TRAIN_SPLITS
         self.flip = check_bool(flip, "flip")
         return base
+
+    def _side(self) -> int:
+        """The side images are squashed to (before a training split's random crop)."""
+        return self.load_size if self.train else self.image_size
 
 
 class PairedImages(_TranslationFolder):
@@ -246,6 +297,35 @@ class PairedImages(_TranslationFolder):
         a, b = jitter([a, b], [False, False], *args)
         return to_unit_range(a), to_unit_range(b)
 
+    # -- the decoded cache (torchgan_ext.data.cache) -------------------------------------
+    def cache_plan(self) -> CachePlan:
+        """What :class:`~torchgan_ext.data.cache.DecodedCache` stores: the ``uint8`` A and B
+        (after ``direction``) squashed to ``load_size`` (``image_size`` off the training
+        splits); the random ``image_size`` crop and the flip stay per step, one window for
+        both."""
+        files = [
+            p for entry in self.files for p in (entry if self.layout == "folders" else [entry])
+        ]
+        return jitter_cache_plan(
+            self,
+            "paired_images",
+            files,
+            {"layout": self.layout, "direction": self.direction, "channels": self.read_channels},
+            {"a": self.channels_a, "b": self.channels_b},
+        )
+
+    @single_threaded
+    def _cache_load(self, index: int) -> dict[str, torch.Tensor]:
+        a, b = self.read_pair(index)
+        if self.direction == "b2a":
+            a, b = b, a
+        a, b = jitter([a, b], [False, False], self._side(), self._side(), False)
+        return {"a": a, "b": b}
+
+    @staticmethod
+    def _cache_finish(fields: dict[str, torch.Tensor], labels: object) -> list:
+        return [fields["a"], fields["b"]]  # uint8: [-1, 1] on the device, as the items
+
 
 class UnpairedImages(_TranslationFolder):
     """Two unpaired image domains ``(a, b)`` for CycleGAN.
@@ -300,6 +380,17 @@ class UnpairedImages(_TranslationFolder):
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))
+
+    def cache_plan(self) -> CachePlan:
+        """Refused: see the message.
+
+        Raises:
+            ValueError: Always; the random pairing of A and B is not a stored array.
+        """
+        raise ValueError(
+            "dir: unpaired_images pairs every A image with a random B image; cannot be cached "
+            "(use paired_images, or remove data.cache)"
+        )
 
     def _one(self, path: Path, channels: int) -> torch.Tensor:
         image = read_image(path, channels)

@@ -17,7 +17,11 @@ from torchgan_ext.data import CacheLoader, collate
 from torchgan_ext.data.cache import DecodedCache
 from torchgan_ext.data.cache_store import build_cache
 from torchgan_ext.data.cityscapes import CITYSCAPES_CLASSES, label_ids_to_train_ids
-from torchgan_ext.data.cityscapes_pairs import CityscapesPairs, train_ids_to_onehot
+from torchgan_ext.data.cityscapes_pairs import (
+    CityscapesPairs,
+    label_ids_to_onehot,
+    train_ids_to_onehot,
+)
 from torchgan_ext.data.paired import PairedImages, UnpairedImages
 from torchgan_ext.runner import run
 from torchgan_ext.testing import write_cityscapes, write_paired_images, write_unpaired_images
@@ -141,10 +145,12 @@ def test_cityscapes_pairs_random_crops_and_flips_keep_label_and_photo_aligned(
             _window(p)
 
 
-def test_paired_images_random_crops_and_flips_keep_a_and_b_aligned(tmp_path):
+@pytest.mark.parametrize("mirror", [True, False])
+def test_paired_images_random_crops_and_flips_keep_a_and_b_aligned(tmp_path, mirror):
     root = write_paired_images(tmp_path / "p", {"train": 3}, size=16, seed=3)
     ds = PairedImages(root, split="train", image_size=12, load_size=20)
-    cached = _cached(ds, tmp_path / "c")
+    build_cache(ds.cache_plan(), tmp_path / "c", mirror=mirror)  # flips: stored or at read time
+    cached = DecodedCache(ds, tmp_path / "c", mirror=mirror)
     full = [ds._cache_load(i) for i in range(len(ds))]  # A and B at 20 x 20
     assert full[0]["a"].shape == (3, 20, 20)
     seen = set()
@@ -237,3 +243,22 @@ def test_pix2pix_cityscapes_config_trains_from_its_cache(city, tmp_path):
     val = np.load(tmp_path / "cache" / "val" / "label.npy", mmap_mode="r")
     assert val.shape == (3, 32, 32, 3)  # image_size, no flips off the training split
     assert list((tmp_path / "run" / "samples").glob("*.png"))
+
+
+def test_onehot_label_maps_are_torch_one_hot_with_ignored_pixels_zero():
+    # the cached onehot batches are built per batch with train_ids_to_onehot: check it against
+    # torch's one_hot (ignored pixels, 255, all zero)
+    ids = torch.randint(
+        0, 34, (3, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    train = label_ids_to_train_ids(ids)
+    assert bool((train == 255).any())
+    valid = train < 19
+    want = torch.nn.functional.one_hot(torch.where(valid, train, 0), 19) * valid[..., None]
+    got = train_ids_to_onehot(train)
+    assert got.dtype == torch.float32 and got.shape == (3, 19, 9, 7)
+    assert torch.equal(got, want.movedim(-1, 1).float())
+    # from label ids: a batch (the cache's finish) or one item's map (the uncached items)
+    assert torch.equal(label_ids_to_onehot(ids[:, None]), got)
+    assert torch.equal(label_ids_to_onehot(ids[1:2]), got[1])
+    assert torch.equal(label_ids_to_onehot(ids[:, None].long()), got)

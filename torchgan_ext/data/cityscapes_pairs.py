@@ -40,7 +40,8 @@ from ._io import (
 )
 from .cache_key import CachePlan
 from .cityscapes import IGNORE_INDEX, Cityscapes, label_ids_to_train_ids
-from .paired import _load_size, check_square_size, jitter, jitter_cache_plan
+from .jitter import check_square_size, jitter, jitter_cache_plan
+from .jitter import load_size_of as _load_size
 
 __all__ = [
     "CityscapesPairs",

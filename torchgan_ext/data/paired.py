@@ -24,9 +24,7 @@ window for both; :class:`UnpairedImages` is not cached (its pairing is the rando
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
@@ -35,109 +33,24 @@ from torchvision.datasets import VisionDataset
 from ._io import (
     check_bool,
     check_choice,
-    coin,
-    random_crop_box,
     read_image,
-    resize_image,
-    resize_label,
     single_threaded,
     to_unit_range,
 )
 from .cache_key import CachePlan
 from .image_folder import list_images
+from .jitter import check_square_size, jitter, jitter_cache_plan
+from .jitter import load_size_of as _load_size
 
-__all__ = ["PairedImages", "UnpairedImages", "jitter", "jitter_cache_plan", "check_square_size"]
+__all__ = ["PairedImages", "UnpairedImages"]
 
 _TRAIN_SPLITS = ("train", "train_extra")
-
-
-def check_square_size(value: object, arg: str) -> int:
-    """A positive int side (translation images are square, as in the papers)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{arg}: expected a positive integer side (e.g. 256), got {value!r}")
-    return value
-
-
-def jitter(
-    images: Sequence[torch.Tensor],
-    labels: Sequence[bool],
-    size: int,
-    load_size: int,
-    train: bool,
-    flip: bool = True,
-) -> list[torch.Tensor]:
-    """Resize every image to ``load_size`` squared, then (``train``) one random ``size`` crop
-    and (``flip``) one random horizontal flip for all of them; label maps (``labels[i]``) use
-    nearest neighbours. Other splits are resized to ``size`` only."""
-    side = load_size if train else size
-    out = [
-        resize_label(x, (side, side)) if lab else resize_image(x, (side, side))
-        for x, lab in zip(images, labels, strict=True)
-    ]
-    if not train:
-        return out
-    if side > size:
-        top, left = random_crop_box(side, side, (size, size))
-        out = [x[:, top : top + size, left : left + size] for x in out]
-    if flip and coin():
-        out = [x.flip(-1) for x in out]
-    return out
-
-
-def jitter_cache_plan(
-    dataset: Any,
-    kind: str,
-    files: Sequence[Path | str],
-    params: Mapping[str, Any],
-    channels: Mapping[str, int],
-) -> CachePlan:
-    """The :class:`~torchgan_ext.data.cache_key.CachePlan` of a dataset of pairs made by
-    :func:`jitter`: its ``_cache_load(i)`` returns every field squashed to ``load_size``
-    (``image_size`` off the training splits), stored as ``uint8 side x side x
-    channels[name]``; per step, on training splits, one random ``image_size`` crop (when
-    ``load_size`` is larger) and one flip (``flip``) for all fields, then
-    ``_cache_finish``. ``files`` key the cache; ``params`` (plus ``stored``: the side) are
-    the arguments that change the stored pixels.
-
-    Args:
-        dataset: Has ``root``, ``image_size``, ``load_size``, ``train``, ``flip``, a length
-            (the number of pairs), ``_cache_load`` and ``_cache_finish``.
-        kind: The dataset's registry name.
-        files: Every source file.
-        params: The arguments besides the side that change the stored pixels.
-        channels: Stored field name -> channels.
-    """
-    side = dataset.load_size if dataset.train else dataset.image_size
-    size = dataset.image_size
-    crop = dataset.train and side > size
-    return CachePlan(
-        kind=kind,
-        root=Path(dataset.root),
-        files=list(files),
-        params={**params, "stored": side},
-        fields={name: ((side, side, c), "uint8") for name, c in channels.items()},
-        load=dataset._cache_load,
-        finish=dataset._cache_finish,
-        crop=(size, size) if crop else None,
-        random_crop=crop,
-        flip=dataset.train and dataset.flip,
-        count=len(dataset),
-    )
 
 
 def _channels(value: object, arg: str) -> int:
     if value not in (1, 3) or isinstance(value, bool):
         raise ValueError(f"{arg}: must be 1 or 3, got {value!r}")
     return int(value)  # type: ignore[arg-type]
-
-
-def _load_size(load_size: object, image_size: int) -> int:
-    if load_size is None:
-        return image_size
-    side = check_square_size(load_size, "load_size")
-    if side < image_size:
-        raise ValueError(f"load_size: {side} is smaller than image_size {image_size}")
-    return side
 
 
 def _splits(root: Path) -> str:

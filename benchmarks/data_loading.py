@@ -26,13 +26,18 @@ in one run, as medians of repeated full passes:
 * ``bare memmap read``: the new floor: one ``numpy.take`` per batch gathering its items (same
   shuffled order) from the memory-mapped array into a new array, nothing else (the fastest
   gather found); the same as a loop of item copies into a batch array (the previous round's
-  floor, 7-9% slower); contiguous slices (sequential order); and random rows of the flipping
+  floor, 9-15% slower); contiguous slices (sequential order); and random rows of the flipping
   cache's ``[N * 2, H, W, C]`` array (item or mirror image at random): the floor of the
   loader with flips, which reads twice the memory.
 
 Each timed pass over a cache array (bare or through a loader) follows an untimed pass over the
 same array: otherwise the row after another array's row starts with the CPU caches holding the
 other array (with 300 images the array fits in the last-level cache), a bias of several percent.
+The passes run in three phases, each interleaved: the decoding pipelines with the raw decode;
+the raw decode, the bare reads and the in-process cached loaders; the cached loaders with
+workers. Worker processes end with their phase, so idle workers of one row never share the
+machine with another phase's rows (the cached 2-worker loader's idle workers cost the
+in-process cached loader 3-5% when they stayed alive).
 
 Goals (one run): the cached loader >= 5x the raw decode rate and >= 0.9 of the bare memmap read.
 
@@ -57,6 +62,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +121,7 @@ def memmap_pass(array: np.ndarray, order: list[int], batch: int) -> tuple[float,
     """(images/s by wall clock, by CPU time) of gathering each batch's items (``order``, Python
     ints as a sampler gives them) from the memory-mapped ``array`` into a new array with one
     :func:`numpy.take`: the floor of any shuffled cached loader (a loader hands out a new batch
-    each step). The fastest gather found: 7-9% ahead of a loop of item copies into a batch
+    each step). The fastest gather found: 9-15% ahead of a loop of item copies into a batch
     (:func:`memmap_copy_loop`), far ahead of ``torch.index_select`` on ``uint8`` rows. The
     same items as the loaders, the last batch short when ``batch`` does not divide them."""
     n = len(order)
@@ -310,6 +316,42 @@ def cached_loaders(
     return loaders, builds, array, mirror.reshape(-1, *mirror.shape[2:])
 
 
+def _passes(loaders: dict[str, DataLoader]) -> dict[str, Callable[[], tuple[float, float]]]:
+    """A timed pass over each loader (see :func:`loader_pass`)."""
+    return {
+        name: (lambda loader=loader: loader_pass(loader, len(loader.sampler)))
+        for name, loader in loaders.items()
+    }
+
+
+def interleaved(
+    rows: dict[str, Callable[[], tuple[float, float]]],
+    repeats: int,
+    rates: dict[str, list[tuple[float, float]]],
+    untimed_first: Sequence[str],
+) -> None:
+    """``repeats`` rounds of one timed pass of every row, appended to ``rates``; the rows in
+    ``untimed_first`` get an untimed pass right before each timed one (a row over a cache
+    array must not start with the CPU caches holding another row's data). One warm-up pass
+    first (it starts persistent workers)."""
+    for fn in rows.values():
+        fn()
+    for _ in range(repeats):  # interleaved, so machine noise hits all rows equally
+        for name, fn in rows.items():
+            if name in untimed_first:
+                fn()
+            rates.setdefault(name, []).append(fn())
+
+
+def shut_down(loaders: dict[str, DataLoader]) -> None:
+    """End the persistent worker processes of ``loaders`` (a DataLoader keeps them alive)."""
+    for loader in loaders.values():
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        loader._iterator = None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=300)
@@ -338,11 +380,11 @@ def main() -> None:
         generator = torch.Generator().manual_seed(0)
         order = torch.cat([torch.randperm(n, generator=generator) for _ in range(args.cache_epoch)])
         order = order.tolist()
-        loaders = {} if args.cache_only else decode_loaders(fake, paths, args)
+        decoding = {} if args.cache_only else decode_loaders(fake, paths, args)
         cached, builds, array, mirror = cached_loaders(fake, tmp, args, order)
-        loaders.update(cached)
         coins = torch.randint(0, 2, (len(order),), generator=generator).tolist()
         mirror_rows = [2 * j + c for j, c in zip(order, coins, strict=True)]
+        raw = {"raw decode_jpeg": lambda: raw_decode_pass(paths)}
         bare = {
             "bare memmap read (shuffled)": lambda: memmap_pass(array, order, args.batch),
             "bare memmap read, mirror rows": lambda: memmap_pass(mirror, mirror_rows, args.batch),
@@ -351,22 +393,21 @@ def main() -> None:
                 array, args.batch, args.cache_epoch
             ),
         }
-        rates: dict[str, list[tuple[float, float]]] = {"raw decode_jpeg": []}
-        rates.update({name: [] for name in [*bare, *loaders]})
+        in_process = {k: v for k, v in cached.items() if v.num_workers == 0}
+        with_workers = {k: v for k, v in cached.items() if v.num_workers > 0}
+        rates: dict[str, list[tuple[float, float]]] = {}
         raw_decode_pass(paths)  # warm the page cache
-        for loader in loaders.values():
-            loader_pass(loader, len(loader.sampler))  # start persistent workers, warm up
-        for _ in range(args.repeats):  # interleaved, so machine noise hits all equally
-            rates["raw decode_jpeg"].append(raw_decode_pass(paths))
-            # every pass over a cache array follows an untimed one over the same array, so
-            # that none starts with the CPU caches full of the previous row's data
-            for name, fn in bare.items():
-                fn()
-                rates[name].append(fn())
-            for name, loader in loaders.items():
-                if name.startswith("cached"):
-                    loader_pass(loader, len(loader.sampler))
-                rates[name].append(loader_pass(loader, len(loader.sampler)))
+        # three phases, each of interleaved passes; a phase's worker processes end with it,
+        # so that idle workers of one row never share the machine with another phase's rows
+        # (measured: the cached 2-worker loader's idle workers cost the in-process cached
+        # loader 3-5%, though no training run with num_workers: 0 has any)
+        interleaved({**raw, **_passes(decoding)}, args.repeats, rates, untimed_first=())
+        shut_down(decoding)
+        interleaved(
+            {**raw, **bare, **_passes(in_process)}, args.repeats, rates, [*bare, *in_process]
+        )
+        interleaved(_passes(with_workers), args.repeats, rates, [*with_workers])
+        shut_down(with_workers)
         stages = {}
         if not args.cache_only:
             dataset = CelebA(fake.root, split="all", image_size=args.size, flip=True)

@@ -109,7 +109,7 @@ def main() -> None:
             kw = {} if cls is DataLoader else {"batches_per_read": per_read}
             return cls(dataset, batch_size=batch, sampler=order, collate_fn=collate, **kw)
 
-        default = through(cached)._read_ahead()
+        default = through(cached).read_ahead()
         fresh = through(cached)
         fresh.recycler = np.empty  # a new array per read
         stages = {

@@ -21,6 +21,7 @@ from torchgan_ext.data import (
 from torchgan_ext.data.cache import DecodedCache
 from torchgan_ext.data.cache_loader import READ_AHEAD_BYTES, Recycler
 from torchgan_ext.data.cache_store import build_cache
+from torchgan_ext.data.cityscapes_pairs import CityscapesPairs
 from torchgan_ext.testing import write_celeba, write_cityscapes, write_image_folder
 
 ORDER = [7, 2, 11, 0, 5, 5, 9, 1, 3, 10, 4]  # shuffled, with a repeat and a short last batch
@@ -259,9 +260,28 @@ def test_default_read_size_fits_the_read_ahead_budget(celeba_root, tmp_path):
     ds = CelebA(celeba_root, split="all", crop_size=170, image_size=20, output="uint8")
     cached = _cached(ds, tmp_path / "c")
     assert cached.item_bytes == 20 * 20 * 3
-    assert CacheLoader(cached, batch_size=4)._read_ahead() == READ_AHEAD_BYTES // (4 * 1200)
-    assert CacheLoader(cached, batch_size=READ_AHEAD_BYTES)._read_ahead() == 1
-    assert CacheLoader(ds, batch_size=4)._read_ahead() is None  # no read(): per batch
+    assert CacheLoader(cached, batch_size=4).read_ahead() == READ_AHEAD_BYTES // (4 * 1200)
+    assert CacheLoader(cached, batch_size=4).read_ahead(4800) == READ_AHEAD_BYTES // (4 * 4800)
+    assert CacheLoader(cached, batch_size=READ_AHEAD_BYTES).read_ahead() == 1
+    assert not CacheLoader(ds, batch_size=4).can_read_ahead()  # no read(): per batch
+    it = iter(CacheLoader(cached, batch_size=4, collate_fn=collate))
+    assert it._per_read is None
+    images, labels = next(it)  # the first read is one batch
+    finished = 20 * 20 * 3 + labels[0].numel() * labels.element_size()  # + 40 attributes
+    assert len(images) == 4 and labels.shape == (4, 40) and not it._ready
+    assert it._per_read == READ_AHEAD_BYTES // (4 * finished)
+
+
+def test_read_size_follows_what_a_finished_item_holds(tmp_path):
+    city = write_cityscapes(tmp_path / "d", images={"train": 6}, size=(32, 32))
+    ds = CityscapesPairs(city.root, split="train", label_format="onehot", image_size=32)
+    cached = _cached(ds, tmp_path / "c")
+    assert cached.item_bytes == 32 * 32 * 4  # stored: label ids and the photo, uint8
+    it = iter(CacheLoader(cached, batch_size=1, collate_fn=collate))
+    label, photo = next(it)
+    assert label.shape == (1, 19, 32, 32) and label.dtype == torch.float32
+    finished = 32 * 32 * (19 * 4 + 3)  # 19 float channels and the uint8 photo
+    assert it._per_read == READ_AHEAD_BYTES // finished  # 20x fewer than the stored bytes say
 
 
 def test_read_memory_is_reused_only_once_nothing_holds_it(celeba_root, tmp_path):
@@ -300,8 +320,16 @@ def test_recycler_hands_out_memory_nobody_references():
     assert d.ctypes.data not in (pointer, b.ctypes.data)  # `array` still holds a's memory
     del array, d
     big = recycle((1000,), np.uint8)  # fits no free block: new; free ones beyond keep let go
-    assert [blk.nbytes for blk, _ in recycle._blocks] == [24, 1000]  # b's (held) and big's
+    assert [blk.nbytes for blk, _ in recycle._blocks] == [24, 8, 1000]  # b's (held), d's, big's
     assert big.flags.writeable and b.flags.writeable
+    held = [recycle((10,), np.uint8) for _ in range(20)]  # a user keeping every read
+    assert len(recycle._blocks) >= 20
+    del held
+    for _ in range(3):  # released: the next calls reuse blocks and let the rest go
+        last = recycle((10,), np.uint8)
+    free = [blk for blk, owner in recycle._blocks if owner is None or owner() is None]
+    assert len(free) == 1 and len(recycle._blocks) == 4  # b's, big's, last's (held), 1 free
+    assert last.flags.writeable
 
 
 def test_indices_must_be_integers(celeba_root, tmp_path):

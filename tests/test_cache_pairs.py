@@ -220,9 +220,11 @@ def test_a_cache_of_another_load_size_or_label_format_is_stale(city, tmp_path):
 
 
 # -- the launcher ---------------------------------------------------------------------------
-def test_pix2pix_cityscapes_config_trains_from_its_cache(city, tmp_path):
+@pytest.mark.parametrize("label_format", ["color", "onehot"])
+def test_pix2pix_cityscapes_config_trains_from_its_cache(city, tmp_path, label_format):
     overrides = [
         f"data.args.root={city.root}",
+        f"data.args.label_format={label_format}",
         "data.args.image_size=32",
         "data.args.load_size=36",
         "data.loader.num_workers=0",
@@ -241,7 +243,8 @@ def test_pix2pix_cityscapes_config_trains_from_its_cache(city, tmp_path):
     train = np.load(tmp_path / "cache" / "train" / "photo.npy", mmap_mode="r")
     assert train.shape == (4, 2, 36, 36, 3)  # load_size, mirrored copies for the flips
     val = np.load(tmp_path / "cache" / "val" / "label.npy", mmap_mode="r")
-    assert val.shape == (3, 32, 32, 3)  # image_size, no flips off the training split
+    channels = 3 if label_format == "color" else 1  # colours, or the label ids
+    assert val.shape == (3, 32, 32, channels)  # image_size, no flips off the training split
     assert list((tmp_path / "run" / "samples").glob("*.png"))
 
 

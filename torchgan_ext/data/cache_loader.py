@@ -58,11 +58,12 @@ from .sampler import ResumableSampler
 
 __all__ = ["CacheLoader", "READ_AHEAD_BYTES", "Recycler"]
 
-#: Default bytes read at once by :class:`CacheLoader` (whole batches, at least one). Measured
-#: (``benchmarks/cache_stages.py``, 128 px batches of 32, 1.5 MB): reads of 6-10 batches
-#: (9-16 MB) came within 0.93-0.99 of the bare gather, 12 batches (19 MB) fell to 0.69-0.73
-#: on the 2-core test machine (two reads' arrays no longer stay in the CPU's caches).
-READ_AHEAD_BYTES = 12 << 20
+#: Default bytes read at once by :class:`CacheLoader` (whole batches, at least one; counted at
+#: the larger of an item's stored and finished bytes). Measured (``benchmarks/cache_stages.py``,
+#: 128 px batches of 32, 1.5 MB): reads of 7-10 batches (11-16 MB) came within 0.93-0.97 of the
+#: bare gather, 12 batches (19 MB) fell to 0.73-0.84 on the 2-core test machine (two reads'
+#: arrays no longer stay in the CPU's caches); 14 MiB is 9 such batches with their labels.
+READ_AHEAD_BYTES = 14 << 20
 
 try:  # the DataLoader's in-process iterator (torch-internal; present since torch 1.7)
     from torch.utils.data import _utils as _data_utils
@@ -83,8 +84,13 @@ class Recycler:
     per read comes back from the allocator unmapped (measured: 10.7 page faults per 128 px
     batch of 32, and reading ahead fell from 0.96 to 0.74 of the bare gather).
 
+    (Only the arrays handed out and what is made from them count: the owner's memoryview,
+    reachable as ``array.base.base``, does not keep the owner alive; an array built on it
+    alone can see its pixels overwritten.)
+
     Args:
-        keep: Free blocks kept for reuse (blocks still held outside are kept besides).
+        keep: Free blocks kept for reuse after each call (blocks still held outside are
+            kept besides).
     """
 
     def __init__(self, keep: int = 4) -> None:
@@ -95,20 +101,38 @@ class Recycler:
         """An uninitialised array of ``shape`` and ``dtype`` (see :data:`cache.Allocate`)."""
         dtype = np.dtype(dtype)
         nbytes = math.prod(shape) * dtype.itemsize
-        free = [i for i, (block, owner) in enumerate(self._blocks) if _free(owner)]
+        free = [i for i, (_, owner) in enumerate(self._blocks) if _free(owner)]
         fits = [i for i in free if self._blocks[i][0].nbytes >= nbytes]
-        if fits:
-            i = fits[0]
-        else:  # a new block; the oldest free ones beyond `keep` are let go
-            for j in reversed(free[: max(0, len(free) + 1 - self.keep)]):
-                del self._blocks[j]
-            self._blocks.append((np.empty(max(nbytes, 1), dtype=np.uint8), None))
-            i = len(self._blocks) - 1
-        block = self._blocks[i][0]
+        chosen = self._blocks[fits[0]][0] if fits else np.empty(max(nbytes, 1), np.uint8)
         # an owner whose base is a memoryview: NumPy collapses every view's base to it
-        owner = np.frombuffer(memoryview(block), dtype=np.uint8, count=nbytes)
-        self._blocks[i] = (block, weakref.ref(owner))
+        owner = np.frombuffer(memoryview(chosen), dtype=np.uint8, count=nbytes)
+        entry = (chosen, weakref.ref(owner))
+        if fits and len(free) - 1 <= self.keep:  # the common case: reuse, nothing to let go
+            self._blocks[fits[0]] = entry
+            return owner.view(dtype).reshape(shape)
+        # the oldest free blocks beyond `keep` are let go (held ones stay listed)
+        others = [i for i in free if self._blocks[i][0] is not chosen]
+        drop = set(others[: max(0, len(others) - self.keep)])
+        blocks = [b for j, b in enumerate(self._blocks) if j not in drop]
+        if fits:
+            blocks = [entry if b[0] is chosen else b for b in blocks]
+        else:
+            blocks.append(entry)
+        self._blocks = blocks
         return owner.view(dtype).reshape(shape)
+
+
+def _nbytes(value: Any) -> int:
+    """Bytes of the tensors and arrays in a batch (nested lists, tuples, dicts)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    return 0
 
 
 def _free(owner: weakref.ref | None) -> bool:
@@ -165,9 +189,12 @@ if _SingleProcessDataLoaderIter is not None:
     class _ReadAheadIterator(_UnannotatedIterator):
         """Reads ``batches_per_read`` batches at once (see the module docstring)."""
 
-        def __init__(self, loader: CacheLoader, batches_per_read: int) -> None:
+        def __init__(self, loader: CacheLoader) -> None:
             super().__init__(loader)
-            self._per_read = batches_per_read
+            # None: the loader's first read is one batch, whose finished size sets the read
+            # size of every later read (kept on the loader)
+            self._loader = loader
+            self._per_read = loader.batches_per_read or loader._read_size
             self._ready: list[Any] = []  # the batches read ahead, last first
             self._draws = _EpochDraws(loader.order_sampler, loader.dataset.draws, self._base_seed)
             self._allocate = loader.recycler
@@ -180,17 +207,17 @@ if _SingleProcessDataLoaderIter is not None:
                 self._read()  # may raise StopIteration
             return self._ready.pop()
 
-        def _next_indices(self) -> tuple[list[int], list[int]]:
-            """The indices of the next ``batches_per_read`` batches, and their sizes."""
+        def _next_indices(self, count: int) -> tuple[list[int], list[int]]:
+            """The indices of the next ``count`` batches, and their sizes."""
             if self._items is not None:  # a plain BatchSampler: the same batches, in C
                 bs, drop_last = self._index_sampler.batch_size, self._index_sampler.drop_last
-                indices = list(itertools.islice(self._items, bs * self._per_read))
+                indices = list(itertools.islice(self._items, bs * count))
                 whole, rest = divmod(len(indices), bs)
                 if rest and drop_last:
                     del indices[whole * bs :]
                 return indices, [bs] * whole + ([rest] if rest and not drop_last else [])
             indices, sizes = [], []
-            for _ in range(self._per_read):
+            for _ in range(count):
                 try:
                     batch = self._next_index()
                 except StopIteration:
@@ -200,11 +227,14 @@ if _SingleProcessDataLoaderIter is not None:
             return indices, sizes
 
         def _read(self) -> None:
-            indices, sizes = self._next_indices()
+            indices, sizes = self._next_indices(self._per_read or 1)
             if not sizes:
                 raise StopIteration
             draws = self._draws.take(len(indices))
             batches = self._dataset.read(indices, draws, self._allocate, sizes)
+            if self._per_read is None:  # what a finished item holds (one-hot maps: 20x more)
+                self._per_read = self._loader.read_ahead(_nbytes(batches[0]) // sizes[0])
+                self._loader._read_size = self._per_read
             batches = [self._collate_fn(Collated(batch)) for batch in reversed(batches)]
             if self._pin_memory:  # after collate, as the DataLoader pins
                 pin, device = _data_utils.pin_memory.pin_memory, self._pin_memory_device
@@ -221,7 +251,9 @@ class CacheLoader(DataLoader):
     Args:
         *args: The DataLoader's arguments.
         batches_per_read: Batches the in-process iterator reads at once; ``None``: as many
-            as fit in :data:`READ_AHEAD_BYTES` (at least one).
+            as fit in :data:`READ_AHEAD_BYTES` (at least one), at the bytes of an item as
+            stored or as finished, whichever is larger (measured on the loader's first batch,
+            which is read alone).
         **kwargs: The DataLoader's keyword arguments.
 
     Raises:
@@ -240,21 +272,28 @@ class CacheLoader(DataLoader):
         super().__init__(*args, **kwargs)
         self.batches_per_read = batches_per_read
         self.recycler = Recycler()
+        self._read_size: int | None = None  # measured on the first read
 
-    def _read_ahead(self) -> int | None:
-        """Batches per read of the in-process iterator, or ``None`` where it cannot read
-        ahead (no batches, a dataset without ``read``, a sampler without a length)."""
-        dataset = self.dataset
-        if not self._auto_collation or not hasattr(dataset, "read"):
-            return None
+    def can_read_ahead(self) -> bool:
+        """The in-process iterator reads ahead: batches (``batch_size`` or a batch sampler),
+        a dataset with ``read``, a sampler with a length."""
+        if not self._auto_collation or not hasattr(self.dataset, "read"):
+            return False
         try:
             len(self.order_sampler)
         except TypeError:
-            return None
+            return False
+        return True
+
+    def read_ahead(self, finished_bytes: int = 0) -> int:
+        """Batches per read: ``batches_per_read``, or as many as fit in
+        :data:`READ_AHEAD_BYTES` at the larger of an item's stored bytes and
+        ``finished_bytes`` (what a batch's item holds after the dataset's finish)."""
         if self.batches_per_read is not None:
             return self.batches_per_read
         batch = self.batch_size or getattr(self.batch_sampler, "batch_size", None) or 1
-        return max(1, READ_AHEAD_BYTES // max(1, batch * dataset.item_bytes))
+        item = max(self.dataset.item_bytes, finished_bytes, 1)
+        return max(1, READ_AHEAD_BYTES // (batch * item))
 
     @property
     def order_sampler(self) -> Any:
@@ -263,8 +302,7 @@ class CacheLoader(DataLoader):
 
     def _get_iterator(self) -> Any:
         if self.num_workers == 0 and _SingleProcessDataLoaderIter is not None:
-            per_read = self._read_ahead()
-            if per_read is not None:
-                return _ReadAheadIterator(self, per_read)
+            if self.can_read_ahead():
+                return _ReadAheadIterator(self)
             return _UnannotatedIterator(self)
         return super()._get_iterator()

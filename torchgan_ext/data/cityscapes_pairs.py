@@ -40,7 +40,7 @@ from ._io import (
 )
 from .cache_key import CachePlan
 from .cityscapes import IGNORE_INDEX, Cityscapes, label_ids_to_train_ids
-from .jitter import check_square_size, jitter, jitter_cache_plan
+from .jitter import check_square_size, jitter, jitter_cache_plan, stored_side
 from .jitter import load_size_of as _load_size
 
 __all__ = [
@@ -63,8 +63,13 @@ _TRAIN_IDS_U8 = label_ids_to_train_ids(torch.arange(256)).to(torch.uint8)
 
 
 def train_ids_to_onehot(train_ids: torch.Tensor, num_classes: int = NUM_TRAIN_IDS) -> torch.Tensor:
-    """``[..., H, W]`` train ids -> ``[..., num_classes, H, W]`` float 0/1 (contiguous);
-    ignored pixels (255, any id outside ``[0, num_classes)``) are all zero."""
+    """``[..., H, W]`` train ids -> ``[..., num_classes, H, W]`` float32 0/1 (contiguous);
+    ignored pixels (255, any id outside ``[0, num_classes)``, negative ones included) are all
+    zero.
+
+    Raises:
+        ValueError: ``num_classes`` is not in 1-255.
+    """
     if not 0 < num_classes < 256:
         raise ValueError(f"num_classes: expected 1-255, got {num_classes}")
     ids = train_ids
@@ -74,7 +79,8 @@ def train_ids_to_onehot(train_ids: torch.Tensor, num_classes: int = NUM_TRAIN_ID
     # than torch's one_hot (int64 [..., H, W, classes] moved to channels first) on 256 px
     # maps, the same values
     classes = torch.arange(num_classes, dtype=torch.uint8, device=ids.device)
-    out = torch.empty((*ids.shape[:-2], num_classes, *ids.shape[-2:]), device=ids.device)
+    shape = (*ids.shape[:-2], num_classes, *ids.shape[-2:])
+    out = torch.empty(shape, dtype=torch.float32, device=ids.device)
     return torch.eq(ids.unsqueeze(-3), classes.view(-1, 1, 1), out=out)
 
 
@@ -166,10 +172,6 @@ class CityscapesPairs(VisionDataset):
             return to_unit_range(label)
         return label_ids_to_onehot(label)
 
-    def _side(self) -> int:
-        """The side both images are squashed to (before a training split's random crop)."""
-        return self.load_size if self.train else self.image_size
-
     @single_threaded
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         label = self._label(index)
@@ -215,7 +217,9 @@ class CityscapesPairs(VisionDataset):
         label = self._label(index)
         photo = resize_image(read_image(self.source.images[index], 3), label.shape[-2:])
         # the deterministic part of jitter(): the squash (no crop, no flip)
-        label, photo = jitter([label, photo], [True, False], self._side(), self._side(), False)
+        label, photo = jitter(
+            [label, photo], [True, False], stored_side(self), stored_side(self), False
+        )
         return {"label": label, "photo": photo}
 
     def _cache_finish(self, fields: dict[str, torch.Tensor], labels: object) -> list:

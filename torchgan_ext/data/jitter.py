@@ -19,7 +19,7 @@ import torch
 from ._io import coin, random_crop_box, resize_image, resize_label
 from .cache_key import CachePlan
 
-__all__ = ["check_square_size", "jitter", "jitter_cache_plan", "load_size_of"]
+__all__ = ["check_square_size", "jitter", "jitter_cache_plan", "load_size_of", "stored_side"]
 
 
 def check_square_size(value: object, arg: str) -> int:
@@ -78,7 +78,7 @@ def jitter_cache_plan(
         params: The arguments besides the side that change the stored pixels.
         channels: Stored field name -> channels.
     """
-    side = dataset.load_size if dataset.train else dataset.image_size
+    side = stored_side(dataset)
     size = dataset.image_size
     crop = dataset.train and side > size
     return CachePlan(
@@ -104,3 +104,9 @@ def load_size_of(load_size: object, image_size: int) -> int:
     if side < image_size:
         raise ValueError(f"load_size: {side} is smaller than image_size {image_size}")
     return side
+
+
+def stored_side(dataset: Any) -> int:
+    """The side a pair dataset's images are squashed to (before a training split's random
+    crop): ``load_size`` on training splits, ``image_size`` otherwise."""
+    return dataset.load_size if dataset.train else dataset.image_size

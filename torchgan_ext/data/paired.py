@@ -39,7 +39,7 @@ from ._io import (
 )
 from .cache_key import CachePlan
 from .image_folder import list_images
-from .jitter import check_square_size, jitter, jitter_cache_plan
+from .jitter import check_square_size, jitter, jitter_cache_plan, stored_side
 from .jitter import load_size_of as _load_size
 
 __all__ = ["PairedImages", "UnpairedImages"]
@@ -76,10 +76,6 @@ class _TranslationFolder(VisionDataset):
         self.train = split in _TRAIN_SPLITS
         self.flip = check_bool(flip, "flip")
         return base
-
-    def _side(self) -> int:
-        """The side images are squashed to (before a training split's random crop)."""
-        return self.load_size if self.train else self.image_size
 
 
 class PairedImages(_TranslationFolder):
@@ -232,7 +228,7 @@ class PairedImages(_TranslationFolder):
         a, b = self.read_pair(index)
         if self.direction == "b2a":
             a, b = b, a
-        a, b = jitter([a, b], [False, False], self._side(), self._side(), False)
+        a, b = jitter([a, b], [False, False], stored_side(self), stored_side(self), False)
         return {"a": a, "b": b}
 
     @staticmethod

@@ -270,7 +270,7 @@ def build_loader(
     if loader_class is CacheLoader and lc.num_workers > 0:
         warnings.warn(
             f"data.loader.num_workers: {lc.num_workers} with data.cache: handing a batch over "
-            "from a worker costs more than reading it in the main process (0.06 of "
+            "from a worker costs more than reading it in the main process (0.05 of "
             "num_workers: 0 in docs/performance.md); set num_workers: 0 unless the cache is "
             "on a slow disk",
             stacklevel=2,

@@ -62,8 +62,8 @@ __all__ = ["CacheLoader", "READ_AHEAD_BYTES", "Recycler"]
 #: the larger of an item's stored and finished bytes). Measured (``benchmarks/cache_stages.py``,
 #: 128 px batches of 32, 1.5 MB): reads of 7-10 batches (11-16 MB) came within 0.93-0.97 of the
 #: bare gather, 12 batches (19 MB) fell to 0.73-0.84 on the 2-core test machine (two reads'
-#: arrays no longer stay in the CPU's caches); 14 MiB is 9 such batches with their labels.
-READ_AHEAD_BYTES = 14 << 20
+#: arrays no longer stay in the CPU's caches); 13 MiB is 8 such batches with their labels.
+READ_AHEAD_BYTES = 13 << 20
 
 try:  # the DataLoader's in-process iterator (torch-internal; present since torch 1.7)
     from torch.utils.data import _utils as _data_utils
@@ -82,7 +82,7 @@ class Recycler:
     overwritten. Unlike a reference count, this does not depend on how the interpreter counts
     its own references. Reusing the memory saves its page faults: a new array of several MB
     per read comes back from the allocator unmapped (measured: 10.7 page faults per 128 px
-    batch of 32, and reading ahead fell from 0.96 to 0.74 of the bare gather).
+    batch of 32, and reading ahead fell from 0.89-0.96 to 0.72-0.77 of the bare gather).
 
     (Only the arrays handed out and what is made from them count: the owner's memoryview,
     reachable as ``array.base.base``, does not keep the owner alive; an array built on it

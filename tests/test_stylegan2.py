@@ -210,7 +210,7 @@ class _Linear(nn.Module):
         self.a = nn.Parameter(torch.randn(16, 3, dtype=torch.float64))
 
     def forward(self, z):
-        return (z @ self.a.T).reshape(-1, 1, 4, 4)
+        return (z.to(self.a.dtype) @ self.a.T).reshape(-1, 1, 4, 4)
 
 
 def test_path_length_of_a_linear_generator_is_the_norm_of_a_transpose_y():

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from test_stylegan2 import _Linear
 from torch import nn
 
 from torchgan_ext import config, load_plugins, run
@@ -52,18 +53,7 @@ def _stylegan2(out_dir, g_args=None, **trainer) -> dict:
 
 
 # -- path length: the running mean stays in the penalty's graph -------------------------------
-class _Linear(nn.Module):
-    """g(z) = reshape(A z), so the length of sample j is |A^T y_j| and its gradient is known."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.encoding_dims = 3
-        self.a = nn.Parameter(torch.randn(16, 3, dtype=torch.float64))
-
-    def forward(self, z):
-        return (z.to(self.a.dtype) @ self.a.T).reshape(-1, 1, 4, 4)
-
-
+# g(z) = reshape(A z): the length of sample j is |A^T y_j| and its gradient is known
 def test_path_length_gradient_flows_through_the_updated_mean():
     """P = w mean_j (l_j - m)^2 with m = (1 - b) a + b mean_i l_i (the authors' loss.py: the
     lerp is not detached), so dP/dl_j = 2w/B [(l_j - m) - b mean_i (l_i - m)]; by the chain

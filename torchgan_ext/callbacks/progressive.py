@@ -191,7 +191,7 @@ class ProgressiveGrowing(Callback):
                 argument="image_size",
             )
 
-    def _size_mismatch(self, trainer: Any) -> ArgumentMismatchError | ValueError:
+    def _size_mismatch(self, trainer: Any) -> ArgumentMismatchError:
         """The progressive model that grows to another size than the data's (or the
         others'), as an error naming its size argument (and the other odd ones)."""
         named = {
@@ -204,10 +204,8 @@ class ProgressiveGrowing(Callback):
         else:  # the size most models share
             target, whose = Counter(sizes.values()).most_common(1)[0][0], "the others'"
         odd = [(name, size, _size_argument(named[name])) for name, size in sizes.items()]
-        odd = [entry for entry in odd if entry[1] != target]
-        if not odd:
-            return ValueError(f"the progressive models grow to different sizes: {sizes}")
-        (name, size, arg), *others = odd
+        # called with two sizes or more: at least one differs from the target
+        (name, size, arg), *others = [entry for entry in odd if entry[1] != target]
         also = "".join(f"; model {n!r} grows to {s}x{s} too (its {a})" for n, s, a in others)
         return ArgumentMismatchError(
             f"model {name!r} grows to {size}x{size} but progressive_growing needs every "
